@@ -1,0 +1,1 @@
+"""MNIST CNN experiments as Hydra sweeps."""
