@@ -1,0 +1,24 @@
+# One command each, on a fresh machine: `make run` (set up + default job), `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup run test test-fast
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	# constraints.txt pins the tested torch/torchvision/hydra versions (see README).
+	$(PY) -m pip install -c constraints.txt -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(PY) -m mnist_hydra.run $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q $(ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" $(ARGS)

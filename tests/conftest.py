@@ -1,0 +1,37 @@
+"""Shared helpers: compose configs the way the app does, and run the real CLI."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from mnist_hydra.config import CONFIG_DIR, register_configs
+
+register_configs()
+
+REPO = Path(__file__).resolve().parent.parent
+# Tiny, fast settings on the shipped sample: a real run in a few seconds.
+TINY = ["data=mnist_sample", "data.train_size=300", "data.val_size=100", "epochs=1", "batch_size=32",
+        "optimizer=adam"]
+
+
+def compose_config(overrides: list[str] = (), return_hydra_config: bool = False) -> DictConfig:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def run_cli(args: list[str], cwd: Path, module: str = "mnist_hydra.run", **kwargs) -> subprocess.CompletedProcess:
+    """The app as a user runs it, in a subprocess, from `cwd`."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(cwd / ".cache")}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=kwargs.pop("timeout", 600), **kwargs,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,95 @@
+import pytest
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import ConfigCompositionException, MissingConfigException
+
+from conftest import compose_config
+from mnist_hydra.config import ConfigError, validate
+
+
+def test_defaults_are_the_original_tools_config_values():
+    cfg = compose_config()
+    assert (cfg.lr, cfg.batch_size, cfg.weight_decay, cfg.seed) == (0.001, 16, 1e-5, 42)
+    assert cfg.model._target_ == "mnist_hydra.models.SimpleCNN"
+    assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.momentum == 0.9
+    assert cfg.criterion._target_ == "torch.nn.CrossEntropyLoss"
+    assert cfg.transform._target_ == "mnist_hydra.transforms.Standard"
+    assert cfg.data.name.value == "mnist"
+
+
+def test_optimizers_follow_top_level_lr_and_weight_decay():
+    cfg = compose_config(["optimizer=adam", "lr=0.01", "weight_decay=0.0001"])
+    assert cfg.optimizer._target_ == "torch.optim.Adam"
+    assert (cfg.optimizer.lr, cfg.optimizer.weight_decay) == (0.01, 0.0001)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("lr=fast", "lr"),
+    ("batch_size=1.5", "batch_size"),
+    ("device=tpu", "device"),
+    ("model.activation=swish", "activation"),
+    ("data.name=cifar", "name"),
+    ("unknown_key=1", "unknown_key"),
+    ("model.dropout=0.1", "dropout"),  # simple_cnn has no dropout knob
+])
+def test_wrong_types_values_and_unknown_keys_fail_at_compose_time(override, message):
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_config([override])
+    assert message in str(err.value) + str(err.value.__cause__)
+
+
+@pytest.mark.parametrize("override", ["model=resnet", "optimizer=rmsprop", "criterion=mse", "transform=crop"])
+def test_unknown_group_options_fail_and_list_the_valid_ones(override):
+    with pytest.raises(MissingConfigException) as err:
+        compose_config([override])
+    group = override.split("=")[0]
+    assert "Available options" in str(err.value) and group in str(err.value)
+
+
+@pytest.mark.parametrize("overrides, problem", [
+    (["lr=-0.1"], "lr=-0.1 must be > 0"),
+    (["epochs=0"], "epochs=0 must be >= 1"),
+    (["model=stabilized", "model.dropout=1.5"], "model.dropout=1.5 must be in [0, 1)"),
+    (["data.val_size=0"], "data.val_size=0 must be >= 1 or null"),
+])
+def test_out_of_range_values_are_rejected_before_training(overrides, problem):
+    with pytest.raises(ConfigError, match=problem.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        validate(compose_config(overrides))
+
+
+def _expand(experiment: str, extra: list[str] = ()) -> list[list[str]]:
+    """The jobs Hydra's basic sweeper makes of an experiment's search space, without running them."""
+    cfg = compose_config([f"+experiment={experiment}", *extra], return_hydra_config=True)
+    params = [f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()]
+    batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(params), None)
+    return [job for batch in batches for job in batch]
+
+
+@pytest.mark.parametrize("experiment, jobs, fixed", [
+    ("lr_batch_grid", 20, {"epochs": 20, "weight_decay": 0.0, "data.train_size": 800, "data.val_size": 100,
+                           "optimizer._target_": "torch.optim.Adam"}),
+    ("optimizer_wd", 8, {"batch_size": 8, "epochs": 20, "data.train_size": 800}),
+    ("architectures", 5, {"lr": 0.001, "batch_size": 16, "epochs": 50, "data.train_size": 6000,
+                          "data.val_size": 1000, "optimizer._target_": "torch.optim.SGD"}),
+    ("seeds", 6, {"epochs": 50, "data.train_size": 400, "data.val_size": 30,
+                  "model._target_": "mnist_hydra.models.ExperimentalCNN", "model.batch_norm": True}),
+    ("augmentation", 2, {"epochs": 50, "data.train_size": 400, "data.val_size": 30}),
+])
+def test_every_study_composes_and_expands_to_the_reports_runs(experiment, jobs, fixed):
+    expanded = _expand(experiment)
+    assert len(expanded) == jobs
+    for job in expanded:
+        cfg = compose_config([f"+experiment={experiment}", *job])
+        validate(cfg)
+        for key, value in fixed.items():
+            node = cfg
+            for part in key.split("."):
+                node = node[part]
+            assert node == value, (experiment, key)
+
+
+def test_study_settings_stay_overridable_and_seed_repetitions_are_distinct_jobs():
+    assert compose_config(["+experiment=lr_batch_grid", "epochs=2"]).epochs == 2
+    seeds = [job[0] for job in _expand("seeds")]
+    assert seeds == ["seed=42"] * 3 + ["seed=null"] * 3
+    assert {job[0] for job in _expand("lr_batch_grid")} == {"lr=0.0001", "lr=0.001", "lr=0.01", "lr=0.1"}

@@ -1,0 +1,110 @@
+"""Multirun on the shipped sample: launchers, failure isolation, kill-and-resume."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, TINY, run_cli
+from mnist_hydra.runtime import usable_cores
+
+pytestmark = pytest.mark.slow
+GRID = ["lr=0.001,0.01", "batch_size=16,32"]
+
+
+def _metrics(sweep: Path) -> dict[int, dict]:
+    return {int(d.name): json.loads((d / "metrics.json").read_text())
+            for d in sweep.iterdir() if d.name.isdigit() and (d / "metrics.json").exists()}
+
+
+def _summary_rows(sweep: Path) -> list[dict[str, str]]:
+    with open(sweep / "summary.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def basic_sweep(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("basic")
+    proc = run_cli(["--multirun", *GRID, *TINY, f"hydra.sweep.dir={workdir / 'sweep'}"], cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    return workdir / "sweep", proc
+
+
+def test_basic_multirun_gives_each_combination_a_full_run_folder_and_a_summary(basic_sweep):
+    sweep, proc = basic_sweep
+    metrics = _metrics(sweep)
+    assert sorted(metrics) == [0, 1, 2, 3]
+    assert {tuple(m["overrides"][:2]) for m in metrics.values()} == {
+        ("lr=0.001", "batch_size=16"), ("lr=0.001", "batch_size=32"),
+        ("lr=0.01", "batch_size=16"), ("lr=0.01", "batch_size=32")}
+    for job in range(4):
+        files = {p.name for p in (sweep / str(job)).iterdir()}
+        assert {"metrics.json", "metrics.csv", "best.pt", "mnist_hydra.log", ".hydra"} <= files
+        assert any(name.startswith("events.out.tfevents") for name in files)
+    rows = _summary_rows(sweep)
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
+    assert float(rows[0]["best_val_acc"]) == max(m["best_val_acc"] for m in metrics.values())
+    assert (sweep / "summary.md").exists() and (sweep / "summary.png").exists()
+    assert "best_val_acc" in proc.stdout  # the table is printed at the end of the sweep
+
+
+def test_joblib_runs_in_parallel_with_split_threads_and_gives_the_same_metrics(basic_sweep, tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli(["--multirun", *GRID, *TINY, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                    f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    basic, joblib = _metrics(basic_sweep[0]), _metrics(sweep)
+    assert sorted(joblib) == [0, 1, 2, 3]
+    for job in range(4):
+        assert joblib[job]["threads"] == max(1, usable_cores() // 2)
+        # Fewer torch threads change float summation order: equal up to rounding.
+        assert joblib[job]["best_val_acc"] == pytest.approx(basic[job]["best_val_acc"], abs=1.01)
+        assert joblib[job]["final_train_loss"] == pytest.approx(basic[job]["final_train_loss"], rel=1e-3)
+    assert len(_summary_rows(sweep)) == 4
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_a_failing_job_is_recorded_the_rest_still_run_and_the_sweep_exits_non_zero(tmp_path, launcher):
+    sweep = tmp_path / "sweep"
+    proc = run_cli(["--multirun", "data.train_size=200,999999,300", *TINY[:1], "data.val_size=100", "epochs=1",
+                    f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 1
+    metrics = _metrics(sweep)
+    assert [metrics[j]["status"] for j in range(3)] == ["completed", "failed", "completed"]
+    assert "999999" in metrics[1]["error"]
+    rows = {r["job"]: r for r in _summary_rows(sweep)}
+    assert rows["1"]["status"] == "failed" and "999999" in rows["1"]["error"]
+
+
+def test_killed_sweep_resumes_without_retraining_completed_runs(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = [sys.executable, "-m", "mnist_hydra.run", "--multirun", "seed=1,2,3,4", *TINY,
+            "data.train_size=1500", f"hydra.sweep.dir={sweep}"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / ".cache")}
+    # Own process group: a real Ctrl-C reaches the whole sweep (see DEVELOPERS.md pitfalls).
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while len(_metrics(sweep)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=60)
+    done = _metrics(sweep)
+    assert 2 <= len(done) < 4, "the sweep was interrupted half-way"
+    stamps = {job: (sweep / str(job) / "metrics.json").stat().st_mtime_ns for job in done}
+
+    resumed = run_cli(["--multirun", "seed=1,2,3,4", *TINY, "data.train_size=1500", "resume=true",
+                       f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    final = _metrics(sweep)
+    assert sorted(final) == [0, 1, 2, 3] and {m["status"] for m in final.values()} == {"completed"}
+    for job, stamp in stamps.items():
+        assert (sweep / str(job) / "metrics.json").stat().st_mtime_ns == stamp, f"job {job} was retrained"
+        assert final[job] == done[job]
+        assert "resume:" in (sweep / str(job) / "mnist_hydra.log").read_text()
+    assert sorted(int(r["job"]) for r in _summary_rows(sweep)) == [0, 1, 2, 3]
