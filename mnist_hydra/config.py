@@ -101,7 +101,7 @@ class RunConfig:
     batch_size: int = 16
     weight_decay: float = 1e-5
     seed: Optional[int] = 42  # null: draw one and record it in metrics.json
-    epochs: int = 3
+    epochs: int = 2
     device: Device = Device.auto
     deterministic: bool = False  # torch.use_deterministic_algorithms
     eval_batch_size: int = 1000
