@@ -257,6 +257,20 @@ _TRAINING_KEYS = {
 }
 
 
+# training.<key> in the old config file -> (Hydra override key, converter that validates it)
+_TRAINING_VALUES: dict[str, tuple[str, Callable[[str, Any], str]]] = {
+    "learning_rate": ("lr", _lr),
+    "batch_size": ("batch_size", _positive_int),
+    "weight_decay": ("weight_decay", _weight_decay),
+    "seed": ("seed", _seed_text),
+    "epochs": ("epochs", _positive_int),
+    "optimizer": ("optimizer", _optimizer),
+    "criterion": ("criterion", lambda what, raw: _choice(what, raw, CRITERIA)),
+    "transform": ("transform", lambda what, raw: _choice(what, raw, TRANSFORMS)),
+    "model": ("model", _model),
+}
+
+
 def _read_config(path: str) -> dict:
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -312,24 +326,9 @@ def _from_config(path: str, grid: bool, warnings: list[str]) -> tuple[dict, dict
     def field_(key: str) -> str:
         return f"{where}: training.{key}"
 
-    if "learning_rate" in tr:
-        out["lr"] = _lr(field_("learning_rate"), tr["learning_rate"])
-    if "batch_size" in tr:
-        out["batch_size"] = _positive_int(field_("batch_size"), tr["batch_size"])
-    if "weight_decay" in tr:
-        out["weight_decay"] = _weight_decay(field_("weight_decay"), tr["weight_decay"])
-    if "seed" in tr:
-        out["seed"] = _seed_text(field_("seed"), tr["seed"])
-    if "epochs" in tr:
-        out["epochs"] = _positive_int(field_("epochs"), tr["epochs"])
-    if "optimizer" in tr:
-        out["optimizer"] = _optimizer(field_("optimizer"), tr["optimizer"])
-    if "criterion" in tr:
-        out["criterion"] = _choice(field_("criterion"), tr["criterion"], CRITERIA)
-    if "transform" in tr:
-        out["transform"] = _choice(field_("transform"), tr["transform"], TRANSFORMS)
-    if "model" in tr:
-        out["model"] = _model(field_("model"), tr["model"])
+    for key, (target, convert) in _TRAINING_VALUES.items():
+        if key in tr:
+            out[target] = convert(field_(key), tr[key])
     for key, target in (("log_dir", "hydra.run.dir"), ("log_dir_grid", "hydra.sweep.dir")):
         if key in tr:
             value = tr[key]

@@ -1,10 +1,10 @@
 """Shared helpers: compose configs the way the app does, and run the real CLI."""
+import csv
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -14,7 +14,7 @@ register_configs()
 
 REPO = Path(__file__).resolve().parent.parent
 # Tiny, fast settings on the shipped sample: a real run in a few seconds.
-TINY = ["data=mnist_sample", "data.train_size=300", "data.val_size=100", "epochs=1", "batch_size=32",
+TINY = ["data=mnist_sample", "data.train_size=300", "data.val_size=100", "epochs=1",
         "optimizer=adam"]
 
 
@@ -32,6 +32,6 @@ def run_cli(args: list[str], cwd: Path, module: str = "mnist_hydra.run", **kwarg
     )
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    return tmp_path
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))

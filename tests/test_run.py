@@ -1,5 +1,4 @@
 """End to end: the real CLI on the shipped sample, and every file a run folder holds."""
-import csv
 import json
 from pathlib import Path
 
@@ -9,7 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import TINY, run_cli
+from conftest import TINY, csv_rows, run_cli
 from mnist_hydra.training import convergence_epoch
 
 METRIC_KEYS = {"status", "best_val_acc", "test_acc", "final_train_loss", "params", "train_time_s",
@@ -23,8 +22,7 @@ def _run(workdir: Path, name: str, *overrides: str) -> tuple[Path, object]:
 
 
 def _csv_rows(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "metrics.csv") as f:
-        return list(csv.DictReader(f))
+    return csv_rows(run_dir / "metrics.csv")
 
 
 @pytest.fixture(scope="module")
