@@ -59,6 +59,9 @@ def test_run_folder_holds_config_log_metrics_events_and_checkpoint(completed_run
     scalars = events.Tags()["scalars"]
     assert {"Loss/train", "Loss/val", "Accuracy/train", "Accuracy/val"} <= set(scalars)
     assert [e.value for e in events.Scalars("Accuracy/val")] == pytest.approx([float(r["val_acc"]) for r in rows])
+    hparams = events.PluginTagToContent("hparams")  # what TensorBoard's HParams tab reads
+    assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(hparams)
+    assert b"batch_size" in hparams["_hparams_/session_start_info"] and b"baseline" in hparams["_hparams_/session_start_info"]
 
     checkpoint = torch.load(run_dir / "best.pt", weights_only=False)
     assert checkpoint["val_acc"] == pytest.approx(metrics["best_val_acc"])
