@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# A throwaway single-node SLURM cluster on this machine, for tests/test_slurm.py and for
+# trying `hydra/launcher=submitit_slurm` without a real cluster.
+#
+#   scripts/slurm_cluster.sh start    # install slurm-wlm + munge if missing, start, wait for an idle node
+#   scripts/slurm_cluster.sh status   # sinfo / squeue
+#   scripts/slurm_cluster.sh stop     # stop the three daemons this script started
+#
+# Needs root (apt-get, daemons, /etc/slurm). Debian's packages (slurm-wlm, munge).
+# One node (this host, on loopback) with the machine's CPUs and memory, partition
+# `debug` (the default), no accounting, no cgroups (proctrack/linuxproc, task/none):
+# jobs are not confined, so the app takes its threads from SLURM_CPUS_PER_TASK.
+# State, logs and pid files live under $SLURM_CLUSTER_DIR (default /var/lib/mnist-hydra-slurm).
+# An existing /etc/slurm/slurm.conf that this script did not write is left alone (error).
+set -euo pipefail
+
+STATE_DIR="${SLURM_CLUSTER_DIR:-/var/lib/mnist-hydra-slurm}"
+CONF_DIR=/etc/slurm
+CONF="$CONF_DIR/slurm.conf"
+MARK="# written by mnist-hydra scripts/slurm_cluster.sh"
+PARTITION="${SLURM_PARTITION:-debug}"
+NODE="$(hostname -s)"
+WAIT_S="${SLURM_WAIT_S:-60}"
+
+say() { echo "slurm_cluster: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+need_root() { [ "$(id -u)" = 0 ] || die "must run as root (apt-get, daemons, $CONF_DIR)"; }
+
+install_packages() {
+    local missing=()
+    command -v slurmctld >/dev/null || missing+=(slurmctld)
+    command -v slurmd >/dev/null || missing+=(slurmd)
+    command -v sinfo >/dev/null || missing+=(slurm-client)
+    command -v munged >/dev/null || missing+=(munge)
+    [ ${#missing[@]} -eq 0 ] && return
+    command -v apt-get >/dev/null || die "no apt-get: install ${missing[*]} (slurm-wlm, munge) yourself"
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # slurm-wlm is the meta package of slurmctld + slurmd + slurm-client.
+    apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+}
+
+pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+start_munge() {
+    mkdir -p /etc/munge /var/lib/munge /var/log/munge /run/munge
+    if [ ! -s /etc/munge/munge.key ]; then
+        say "generating a munge key"
+        dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
+    fi
+    local user=root
+    id munge >/dev/null 2>&1 && user=munge
+    chown -R "$user": /etc/munge /var/lib/munge /var/log/munge /run/munge
+    chmod 0700 /etc/munge /var/lib/munge /var/log/munge
+    chmod 0755 /run/munge
+    chmod 0400 /etc/munge/munge.key
+    if munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
+        return  # already running (ours or the system's)
+    fi
+    say "starting munged"
+    if [ "$user" = munge ]; then
+        runuser -u munge -- munged --pid-file=/run/munge/munged.pid --force
+    else
+        munged --pid-file=/run/munge/munged.pid --force
+    fi
+    touch "$STATE_DIR/munged.ours"  # `stop` ends only a munged this script started
+    for _ in $(seq 50); do
+        munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1 && return
+        sleep 0.1
+    done
+    die "munged does not answer (see /var/log/munge/munged.log)"
+}
+
+write_conf() {
+    if [ -e "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
+        die "$CONF exists and was not written by this script; not touching it"
+    fi
+    local cpus mem_mb
+    cpus="$(nproc --all)"
+    # RealMemory a little under the total, as slurmd reports it (MB).
+    mem_mb="$(awk '/^MemTotal:/ {print int($2 / 1024 * 0.95)}' /proc/meminfo)"
+    mkdir -p "$CONF_DIR" "$STATE_DIR/ctld" "$STATE_DIR/d"
+    cat >"$CONF" <<EOF
+$MARK
+ClusterName=mnisthydra
+SlurmctldHost=$NODE(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CryptoType=crypto/munge
+MpiDefault=none
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU_Memory
+ReturnToService=2
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+StateSaveLocation=$STATE_DIR/ctld
+SlurmdSpoolDir=$STATE_DIR/d
+SlurmctldPidFile=$STATE_DIR/slurmctld.pid
+SlurmdPidFile=$STATE_DIR/slurmd.pid
+SlurmctldLogFile=$STATE_DIR/slurmctld.log
+SlurmdLogFile=$STATE_DIR/slurmd.log
+SlurmctldPort=6817
+SlurmdPort=6818
+KillWait=5
+MinJobAge=300
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+EOF
+}
+
+node_idle() { sinfo -h -N -n "$NODE" -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; }
+
+start() {
+    need_root
+    install_packages
+    mkdir -p "$STATE_DIR"
+    start_munge
+    write_conf
+    if ! pid_alive "$STATE_DIR/slurmctld.pid"; then
+        say "starting slurmctld"
+        slurmctld -i   # -i: ignore state left by an earlier cluster
+    fi
+    if ! pid_alive "$STATE_DIR/slurmd.pid"; then
+        say "starting slurmd"
+        slurmd -N "$NODE"
+    fi
+    local deadline=$((SECONDS + WAIT_S))
+    until node_idle; do
+        if [ $SECONDS -ge $deadline ]; then
+            sinfo -N -l >&2 || true
+            tail -n 20 "$STATE_DIR/slurmctld.log" "$STATE_DIR/slurmd.log" >&2 || true
+            die "node $NODE not idle after ${WAIT_S}s (logs in $STATE_DIR)"
+        fi
+        sleep 0.5
+    done
+    say "ready: partition $PARTITION, node $NODE ($(sinfo -h -N -n "$NODE" -o '%c CPUs, %m MB, %t'))"
+}
+
+stop() {
+    need_root
+    local name pidfile pid
+    for name in slurmd slurmctld munged; do
+        pidfile="$STATE_DIR/$name.pid"
+        if [ "$name" = munged ]; then
+            [ -e "$STATE_DIR/munged.ours" ] || continue
+            pidfile=/run/munge/munged.pid
+            rm -f "$STATE_DIR/munged.ours"
+        fi
+        if pid_alive "$pidfile"; then
+            pid="$(cat "$pidfile")"
+            say "stopping $name ($pid)"
+            kill "$pid"
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        fi
+        [ "$name" = munged ] || rm -f "$pidfile"
+    done
+}
+
+status() {
+    command -v sinfo >/dev/null || die "sinfo not installed (run: $0 start)"
+    sinfo -N -l
+    squeue
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    status) status ;;
+    restart) stop; start ;;
+    *) echo "usage: $0 start|stop|status|restart" >&2; exit 2 ;;
+esac

@@ -1,0 +1,141 @@
+"""Sweeps on a real (single-node) SLURM cluster through hydra-submitit-launcher.
+
+Needs a running cluster: `scripts/slurm_cluster.sh start` (as root; .ci/run does it).
+Every test here skips, with the reason, where there is none.
+"""
+import csv
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from conftest import TINY, run_cli
+
+pytestmark = pytest.mark.slow
+GRID = ["lr=0.001,0.01", "batch_size=16,32"]
+CPUS = 1  # below the node's CPUs (>= 2 in CI), so threads from SLURM_CPUS_PER_TASK show
+# Small allocations, so the jobs of a sweep fit the test node side by side.
+SLURM = ["+launcher=slurm", f"hydra.launcher.cpus_per_task={CPUS}", "hydra.launcher.mem_gb=1",
+         "hydra.launcher.timeout_min=10"]
+
+
+def cluster_problem() -> Optional[str]:
+    """Why sweeps cannot be submitted here, or None when a node is ready."""
+    try:
+        import hydra_plugins.hydra_submitit_launcher  # noqa: F401
+    except ImportError:
+        return "hydra-submitit-launcher not installed: pip install -e '.[cluster]'"
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return "no SLURM client (sinfo/sbatch) on PATH: start a test cluster with `sudo scripts/slurm_cluster.sh start`"
+    try:
+        proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%t %c"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"sinfo did not answer: {exc}"
+    if proc.returncode != 0:
+        return f"sinfo failed (is slurmctld running? scripts/slurm_cluster.sh start): {proc.stderr.strip()}"
+    nodes = [line.split() for line in proc.stdout.splitlines() if line.strip()]
+    ready = [int(cpus) for state, cpus in nodes if state.rstrip("*~#") in ("idle", "mix")]
+    if not ready:
+        return f"no idle SLURM node (sinfo: {proc.stdout.strip() or 'no nodes'})"
+    if max(ready) < 2:
+        return "the SLURM node has 1 CPU: cannot tell cpus_per_task from the node's cores"
+    return None
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    problem = cluster_problem()
+    if problem:
+        pytest.skip(problem)
+
+
+def _metrics(sweep: Path) -> dict[int, dict]:
+    return {int(d.name): json.loads((d / "metrics.json").read_text())
+            for d in sweep.iterdir() if d.name.isdigit() and (d / "metrics.json").exists()}
+
+
+def _summary_rows(sweep: Path) -> list[dict[str, str]]:
+    with open(sweep / "summary.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def slurm_sweep(slurm, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("slurm")
+    sweep = workdir / "sweep"
+    args = ["--multirun", *GRID, *TINY, *SLURM, f"hydra.sweep.dir={sweep}"]
+    proc = run_cli(args, cwd=workdir)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir, sweep, args, proc
+
+
+def test_a_slurm_sweep_writes_the_same_run_folders_with_the_allocated_threads_and_a_summary(slurm_sweep):
+    _, sweep, _, proc = slurm_sweep
+    metrics = _metrics(sweep)
+    assert sorted(metrics) == [0, 1, 2, 3]
+    assert {tuple(m["overrides"][:2]) for m in metrics.values()} == {
+        ("lr=0.001", "batch_size=16"), ("lr=0.001", "batch_size=32"),
+        ("lr=0.01", "batch_size=16"), ("lr=0.01", "batch_size=32")}
+    for job, m in metrics.items():
+        assert m["status"] == "completed"
+        assert m["threads"] == CPUS  # from SLURM_CPUS_PER_TASK: torch alone sees every core
+        files = {p.name for p in (sweep / str(job)).iterdir()}
+        assert {"metrics.json", "metrics.csv", "best.pt", "mnist_hydra.log", ".hydra"} <= files
+        assert any(name.startswith("events.out.tfevents") for name in files)
+        # It really ran as a SLURM array task: Hydra's job id is SLURM's <array id>_<index>.
+        hydra_yaml = (sweep / str(job) / ".hydra" / "hydra.yaml").read_text()
+        assert re.search(r"\n    id: '?\d+_\d+'?\n", hydra_yaml), "no SLURM job id in .hydra/hydra.yaml"
+    assert list((sweep / ".submitit").glob("*/*_log.out")), "no submitit job logs"
+    rows = _summary_rows(sweep)
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
+    assert float(rows[0]["best_val_acc"]) == max(m["best_val_acc"] for m in metrics.values())
+    assert (sweep / "summary.md").exists() and (sweep / "pivot.csv").exists()
+    assert "best_val_acc" in proc.stdout  # printed by the submitting process at the end
+
+
+def test_resume_on_a_slurm_sweep_retrains_nothing(slurm_sweep):
+    workdir, sweep, args, _ = slurm_sweep
+    before = _metrics(sweep)
+    stamps = {job: (sweep / str(job) / "metrics.json").stat().st_mtime_ns for job in before}
+    proc = run_cli([*args, "resume=true"], cwd=workdir)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for job, stamp in stamps.items():
+        assert (sweep / str(job) / "metrics.json").stat().st_mtime_ns == stamp, f"job {job} was retrained"
+        assert "resume:" in (sweep / str(job) / "mnist_hydra.log").read_text()
+    assert _metrics(sweep) == before
+    assert len(_summary_rows(sweep)) == 4
+
+
+def test_a_failing_slurm_job_is_recorded_and_the_sweep_exits_non_zero(slurm, tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli(["--multirun", "data.train_size=200,999999", *TINY[:1], "data.val_size=100", "epochs=1",
+                    "hydra/launcher=submitit_slurm", f"hydra.launcher.cpus_per_task={CPUS}",
+                    "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10",
+                    f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    metrics = _metrics(sweep)
+    assert [metrics[j]["status"] for j in range(2)] == ["completed", "failed"]
+    assert "999999" in metrics[1]["error"]
+    rows = {r["job"]: r for r in _summary_rows(sweep)}
+    assert rows["1"]["status"] == "failed" and "999999" in rows["1"]["error"]
+
+
+def test_a_job_reaching_its_time_limit_is_recorded_as_failed(slurm, tmp_path):
+    """submitit's USR2 warning (signal_delay_s before the limit) interrupts the training;
+    the task records it like any failure, so the sweep still ends with its summary."""
+    sweep = tmp_path / "sweep"
+    # A 2 minute limit, the warning 30 s before it. SLURM may send the warning up to 60 s
+    # early (sbatch --signal), so it comes 30-90 s into the job: always while it trains
+    # (500 epochs: far longer), never during its start-up.
+    proc = run_cli(["--multirun", "epochs=500", *TINY[:3], *SLURM[:3], "hydra.launcher.timeout_min=2",
+                    "hydra.launcher.signal_delay_s=30", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    metrics = _metrics(sweep)
+    assert metrics[0]["status"] == "failed", metrics
+    assert "UncompletedJobError" in metrics[0]["error"] and "timed-out" in metrics[0]["error"]
+    rows = _summary_rows(sweep)
+    assert [(r["job"], r["status"]) for r in rows] == [("0", "failed")]
