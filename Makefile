@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test test-fast
+.PHONY: setup run test test-fast bench
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,3 +23,6 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+bench: setup
+	$(PY) -m benchmarks $(ARGS)

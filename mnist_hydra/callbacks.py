@@ -9,8 +9,6 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from mnist_hydra.summarize import format_table, summarize_sweep, sweep_failed
-
 log = logging.getLogger(__name__)
 
 
@@ -23,6 +21,10 @@ class SweepSummaryCallback(Callback):
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        # Imported here: summarize pulls in matplotlib (~0.6 s), and Hydra imports this module
+        # at the start of every job process (joblib workers too), not only at the sweep's end.
+        from mnist_hydra.summarize import format_table, summarize_sweep, sweep_failed
+
         try:
             summary = summarize_sweep(Path(str(config.hydra.sweep.dir)))
             print(format_table(summary), flush=True)

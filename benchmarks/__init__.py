@@ -1,0 +1,1 @@
+"""Speed benchmarks (not tests): `python -m benchmarks [name ...]`; see benchmarks/README.md."""

@@ -1,0 +1,30 @@
+"""`python -m benchmarks [throughput] [sweep] [startup]`: run the benchmarks (all by default),
+printing each Markdown table as it is done."""
+import argparse
+
+from benchmarks import startup, sweep, throughput
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="*", help="startup, throughput, sweep (default: all)")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions per arm (median)")
+    parser.add_argument("--images", type=int, default=6000, help="training images per throughput epoch")
+    parser.add_argument("--threads", type=int, help="torch threads for the throughput arms (default: the app's choice)")
+    args = parser.parse_args()
+    benchmarks = {
+        "startup": lambda: startup.run(2 * args.reps + 1),
+        "throughput": lambda: throughput.run(args.reps, args.images, args.threads),
+        # Whole studies take minutes each: one repetition fewer.
+        "sweep": lambda: sweep.run(max(1, args.reps - 1)),
+    }
+    unknown = set(args.names) - set(benchmarks)
+    if unknown:
+        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {list(benchmarks)}")
+    names = args.names or list(benchmarks)
+    for name in names:
+        print(benchmarks[name](), "\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The speed switches: channels_last changes the layout, not the results; start-up stays light."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO, TINY, compose_config
+from mnist_hydra.app import build_parts, train
+from mnist_hydra.training import evaluate, train_epoch
+
+
+def _one_epoch(channels_last: bool) -> tuple[tuple[float, float], tuple[float, float]]:
+    cfg = compose_config([*TINY, "model=stabilized", "device=cpu", f"channels_last={channels_last}"])
+    torch.manual_seed(0)
+    p = build_parts(cfg, torch.device("cpu"))
+    train_result = train_epoch(p.model, p.train, cfg.batch_size, p.optimizer, p.criterion, p.transform)
+    return train_result, evaluate(p.model, p.val, p.criterion, p.transform, cfg.eval_batch_size)
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_channels_last_sets_the_weight_layout(channels_last):
+    cfg = compose_config([*TINY, "model=baseline", "device=cpu", f"channels_last={channels_last}"])
+    # The second conv: a 1-input-channel weight has the same memory in both layouts.
+    conv = build_parts(cfg, torch.device("cpu")).model.features[3].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert conv.is_contiguous() != channels_last
+
+
+def test_channels_last_trains_to_the_same_numbers_up_to_rounding():
+    (nhwc_train, nhwc_val), (nchw_train, nchw_val) = _one_epoch(True), _one_epoch(False)
+    assert nhwc_train == pytest.approx(nchw_train, rel=1e-3, abs=0.5)
+    assert nhwc_val == pytest.approx(nchw_val, rel=1e-3, abs=1.0)
+
+
+def test_metrics_record_the_layout(tmp_path):
+    cfg = compose_config([*TINY, "device=cpu", "channels_last=false"])
+    metrics = train(cfg, tmp_path)
+    assert metrics["channels_last"] is False and metrics["threads"] >= 1
+
+
+def test_job_start_up_imports_no_plotting_or_torchvision():
+    """Hydra imports the sweep callback in every job process; matplotlib is only for the summary."""
+    code = ("import sys, mnist_hydra.app, mnist_hydra.callbacks; "
+            "print(sorted({'matplotlib', 'torchvision'} & {m.split('.')[0] for m in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
