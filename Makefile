@@ -7,7 +7,6 @@ PY := $(VENV)/bin/python
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
 	# constraints.txt pins the tested torch/torchvision/hydra versions (see README).
 	# The cluster (submitit) and search (Optuna) plugins too: their tests run in `make test`.
 	$(PY) -m pip install -c constraints.txt -e '.[dev,cluster,search]'
