@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -46,6 +47,8 @@ SAMPLE_SHA256 = {
     "t10k-images-idx3-ubyte": "bcbc2124c6f106a8bf77234ec7db01b3c4b7b22abbb9853d982bc24395960610",
     "t10k-labels-idx1-ubyte": "7cf011d877113c9659ce3af2d3117be89e0dce619f9dfab7c40fef7e23440d7e",
 }
+
+log = logging.getLogger(__name__)
 
 SAMPLE_DIR = Path(__file__).parent / "sample_data"
 DATASET_NAMES = ("mnist", "mnist_sample")
@@ -304,6 +307,7 @@ def download_mnist(root: Path, names: list[str], sources: tuple[tuple[str, Fetch
     """
     failures = []
     for source_name, fetch in SOURCES if sources is None else sources:
+        log.info("MNIST: fetching %s from %s", ", ".join(names), source_name)
         with tempfile.TemporaryDirectory() as staging:
             try:
                 fetch(Path(staging))
@@ -315,6 +319,7 @@ def download_mnist(root: Path, names: list[str], sources: tuple[tuple[str, Fetch
                     files[name] = read_verified(path, FULL_SHA256[name])
             except Exception as exc:  # noqa: BLE001 - any failure means "try the next source"
                 failures.append(f"  - {source_name}: {type(exc).__name__}: {exc}")
+                log.warning("MNIST: %s failed: %s", source_name, exc)
                 continue
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -322,6 +327,7 @@ def download_mnist(root: Path, names: list[str], sources: tuple[tuple[str, Fetch
                 write_atomic(root / name, data)
         except OSError as exc:
             raise DataError(f"Fetched MNIST but cannot write it under {root}: {exc}") from exc
+        log.info("MNIST: verified and placed under %s", root)
         return
     raise DataError(
         f"Could not download MNIST into {root}; every source failed:\n"
