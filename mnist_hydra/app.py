@@ -35,9 +35,14 @@ FINISHED = ("completed", "diverged")
 register_configs()
 
 
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain data, interpolations resolved (for checkpoints and hashing)."""
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+
+
 def config_hash(cfg: DictConfig) -> str:
     """Identity of a run's resolved config, for resume; `resume` itself is not part of it."""
-    resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    resolved = resolved_config(cfg)
     resolved.pop("resume", None)
     return hashlib.sha256(OmegaConf.to_yaml(OmegaConf.create(resolved)).encode()).hexdigest()[:16]
 
@@ -104,7 +109,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     seed = seed_everything(cfg.seed, cfg.deterministic)
     threads = configure_threads(cfg.threads)
-    device = resolve_device(cfg.device.value if hasattr(cfg.device, "value") else cfg.device)
+    device = resolve_device(cfg.device.value)  # the schema makes `device` a Device enum
     log.info("seed %d, device %s, %d torch threads", seed, device, threads)
 
     parts = build_parts(cfg, device)
@@ -112,7 +117,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     train_split, val_split, test_split = parts.train, parts.val, parts.test
     log.info("data: %d train / %d val / %d test images", len(train_split), len(val_split), len(test_split))
     params = count_parameters(model)
-    resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    resolved = resolved_config(cfg)
 
     recorder = RunRecorder(run_dir)
 
