@@ -5,17 +5,19 @@ out-of-list name fails when Hydra composes the config, before any work starts.
 Value ranges that a type cannot express are checked by `validate` right after.
 """
 from dataclasses import dataclass
-from pathlib import Path
 from enum import Enum
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Optional, Sequence
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, DictConfig, OmegaConf
 
-from mnist_hydra.models import Activation
-
-# Built from __file__ so the console script finds conf/ wherever it is started from.
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+_PACKAGE = Path(__file__).resolve().parent
+# The project keeps its configs in the top-level conf/; a wheel ships that folder inside
+# the package as mnist_hydra/conf (pyproject.toml maps it), so look there first. Built from
+# __file__, not relative to the caller, so console scripts work from any folder.
+CONFIG_DIR = str(next(p for p in (_PACKAGE / "conf", _PACKAGE.parent / "conf") if p.is_dir()))
 
 
 class Device(str, Enum):
@@ -23,6 +25,15 @@ class Device(str, Enum):
     cpu = "cpu"
     cuda = "cuda"
     mps = "mps"
+
+
+class Activation(str, Enum):
+    """Activations the experimental CNN family can use (models.py maps them to modules)."""
+
+    relu = "relu"
+    gelu = "gelu"
+    silu = "silu"
+    tanh = "tanh"
 
 
 class DatasetName(str, Enum):
@@ -83,7 +94,7 @@ class AugmentedTransformConfig(StandardTransformConfig):
 @dataclass
 class DataConfig:
     name: DatasetName = DatasetName.mnist
-    root: str = "./data"  # env MNIST_ROOT overrides
+    root: str = "${oc.env:MNIST_ROOT,./data}"  # an explicit data.root=... wins over $MNIST_ROOT
     train_size: Optional[int] = None  # null: every image not used for validation
     val_size: Optional[int] = None  # null: every image not used for training
     split_seed: int = 0  # independent of `seed`: every run of a sweep sees the same images
@@ -151,3 +162,15 @@ def validate(cfg: DictConfig) -> None:
     problems = [f"{key}={OmegaConf.select(cfg, key)} {rule}" for key, ok, rule in checks if not ok]
     if problems:
         raise ConfigError("invalid config: " + "; ".join(problems))
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group: its YAML files in conf/<group>/ (not the base_* schemas)."""
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+
+
+def compose_config(overrides: Sequence[str] = (), return_hydra_config: bool = False) -> DictConfig:
+    """The config a run with these overrides gets, composed in-process (no run, no folders)."""
+    register_configs()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)

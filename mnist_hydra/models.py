@@ -1,24 +1,14 @@
 """The report's five CNNs: the legacy SimpleCNN and the experimental family."""
-from enum import Enum
-
 import torch
 from torch import nn
 
+from mnist_hydra.config import Activation
 
-class Activation(str, Enum):
-    """Activations the experimental family can use (a config value, validated at compose time)."""
-
-    relu = "relu"
-    gelu = "gelu"
-    silu = "silu"
-    tanh = "tanh"
-
-
-_ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "tanh": nn.Tanh,
+_ACTIVATION_MODULES: dict[Activation, type[nn.Module]] = {
+    Activation.relu: nn.ReLU,
+    Activation.gelu: nn.GELU,
+    Activation.silu: nn.SiLU,
+    Activation.tanh: nn.Tanh,
 }
 
 
@@ -54,7 +44,7 @@ class ExperimentalCNN(nn.Module):
         kernel_size: int = 3,
     ) -> None:
         super().__init__()
-        act = _ACTIVATION_MODULES[Activation(activation).value]
+        act = _ACTIVATION_MODULES[Activation(activation)]
 
         def block(c_in: int, c_out: int) -> list[nn.Module]:
             layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2)]
