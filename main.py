@@ -9,6 +9,6 @@ if __name__ == "__main__":
     root = os.path.dirname(os.path.abspath(__file__))
     if root not in (os.path.abspath(p or os.curdir) for p in sys.path):
         sys.path.insert(0, root)
-    from mnist_hydra.legacy import main
+    from mnist_hydra.legacy.cli import main
 
     sys.exit(main())
