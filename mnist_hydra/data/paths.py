@@ -1,0 +1,56 @@
+"""Where the MNIST files live: the data root, the layouts searched, and whether it can be written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mnist_hydra.data.idx import SET_ROOT, DataError
+
+
+def resolve_root(root: str | os.PathLike) -> Path:
+    """root as an absolute path (~ expanded). $MNIST_ROOT is the config's default, not an override."""
+    return Path(root).expanduser().resolve()
+
+
+def candidate_paths(root: Path, name: str) -> list[Path]:
+    """Where a file may live: flat or torchvision's MNIST/raw layout, uncompressed or gzipped."""
+    return [d / f for d in (root, root / "MNIST" / "raw") for f in (name, name + ".gz")]
+
+
+def find_file(root: Path, name: str) -> Path | None:
+    """The first existing candidate for name under root, or None."""
+    return next((p for p in candidate_paths(root, name) if p.is_file()), None)
+
+
+def nearest_existing(path: Path) -> Path:
+    """path itself if it exists, else its nearest existing ancestor (where mkdir would start)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_folder(root: Path) -> None:
+    """Raise DataError unless root is a folder or could be created as one."""
+    existing = nearest_existing(root)
+    if not existing.is_dir():
+        where = "" if existing == root else f" (in data.root {root})"
+        raise DataError(f"{existing} is not a folder{where}. {SET_ROOT} to the folder that holds MNIST, or to a new one to download it into.")
+
+
+def writable(directory: Path) -> bool:
+    """Whether files can be created in directory, creating it first if need be.
+
+    The mode bits are checked as well as access(): root bypasses permissions, and a folder
+    marked read-only (a shared copy of MNIST) must not be written into anyway.
+    """
+    existing = nearest_existing(directory)
+    return existing.stat().st_mode & 0o222 != 0 and os.access(existing, os.W_OK | os.X_OK)
+
+
+def not_writable(root: Path, reason: str) -> DataError:
+    """The error for MNIST files that cannot be placed under root, with the fix."""
+    return DataError(
+        f"Cannot write the MNIST files into {root} ({reason}). "
+        f"{SET_ROOT} to a writable folder, or to one that already holds the files."
+    )
