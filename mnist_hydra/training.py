@@ -2,6 +2,7 @@
 import copy
 import math
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 
 Transform = Callable[[torch.Tensor, bool], torch.Tensor]
+Progress = Callable[[Iterable, int], Iterable]  # (batches, epoch) -> batches, e.g. a tqdm bar
 
 
 @dataclass
@@ -34,31 +36,63 @@ class EpochResult:
 
 @dataclass
 class FitResult:
+    """A run's history and its best epoch; best_* stay None when no epoch trained finitely."""
+
     history: list[EpochResult] = field(default_factory=list)
-    best_val_acc: float = 0.0
-    best_epoch: int = 0
+    best_val_acc: float | None = None
+    best_epoch: int | None = None
     best_state: dict[str, torch.Tensor] | None = None
     diverged: bool = False
 
 
+@dataclass
+class Precision:
+    """Lightning's precision names: autocast for the forward pass; weights, optimizer state,
+    losses and metrics stay float32."""
+
+    name: str = "32-true"
+
+    DTYPES = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+    def autocast(self, device: torch.device) -> AbstractContextManager:
+        dtype = self.DTYPES[self.name]
+        return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+    def scaler(self, device: torch.device) -> torch.amp.GradScaler | None:
+        """float16 gradients underflow without loss scaling; bfloat16 has float32's range."""
+        return torch.amp.GradScaler(device.type) if self.name == "16-mixed" else None
+
+
+FP32 = Precision()
+
+
 def train_epoch(
-    model: nn.Module, data: Split, batch_size: int, optimizer: torch.optim.Optimizer,
-    criterion: nn.Module, transform: Transform, progress: Callable[[Iterable], Iterable] = iter,
+    *, model: nn.Module, data: Split, batch_size: int, optimizer: torch.optim.Optimizer,
+    criterion: nn.Module, transform: Transform, precision: Precision = FP32,
+    progress: Callable[[Iterable], Iterable] = iter,
 ) -> tuple[float, float]:
     """One pass over a fresh permutation; returns (mean loss, accuracy %)."""
     model.train()
-    order = torch.randperm(len(data), device=data.labels.device)
+    device = data.labels.device
+    scaler = precision.scaler(device)
+    order = torch.randperm(len(data), device=device)
     # Sums stay on the device: a per-step .item() would sync every batch.
-    loss_sum = torch.zeros((), device=data.labels.device)
-    correct = torch.zeros((), dtype=torch.long, device=data.labels.device)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
     for start in progress(range(0, len(data), batch_size)):
         idx = order[start:start + batch_size]
         images, labels = transform(data.images[idx], True), data.labels[idx]
         optimizer.zero_grad(set_to_none=True)
-        logits = model(images)
-        loss = criterion(logits, labels)
-        loss.backward()
-        optimizer.step()
+        with precision.autocast(device):
+            logits = model(images)
+        loss = criterion(logits.float(), labels)  # the loss in float32 whatever the precision
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
         loss_sum += loss.detach() * len(idx)
         correct += (logits.detach().argmax(1) == labels).sum()
     return loss_sum.item() / len(data), 100.0 * correct.item() / len(data)
@@ -66,54 +100,63 @@ def train_epoch(
 
 @torch.inference_mode()
 def evaluate(
-    model: nn.Module, data: Split, criterion: nn.Module, transform: Transform, batch_size: int
+    *, model: nn.Module, data: Split, criterion: nn.Module, transform: Transform, batch_size: int,
+    precision: Precision = FP32,
 ) -> tuple[float, float]:
-    """Mean loss and accuracy % over a split, in large batches."""
+    """Mean loss and accuracy % over a split, in batches of `batch_size`."""
     model.eval()
     loss_sum, correct = 0.0, 0
     for start in range(0, len(data), batch_size):
         images = transform(data.images[start:start + batch_size], False)
         labels = data.labels[start:start + batch_size]
-        logits = model(images)
-        loss_sum += criterion(logits, labels).item() * len(labels)
+        with precision.autocast(labels.device):
+            logits = model(images)
+        loss_sum += criterion(logits.float(), labels).item() * len(labels)
         correct += (logits.argmax(1) == labels).sum().item()
     return loss_sum / len(data), 100.0 * correct / len(data)
 
 
 def convergence_epoch(train_losses: list[float], epochs: int, tol: float = 1e-3, patience: int = 3) -> int:
-    """The original tool's definition: the first epoch at which the training loss has
-    improved by less than `tol` for `patience` epochs in a row; `epochs` if never."""
+    """The original tool's definition: the first epoch ending a streak of `patience` epochs
+    whose training loss fell by a positive amount below `tol` (a rise resets the streak);
+    `epochs` if that never happened."""
     streak = 0
     for epoch in range(1, len(train_losses)):
-        streak = streak + 1 if train_losses[epoch - 1] - train_losses[epoch] < tol else 0
+        drop = train_losses[epoch - 1] - train_losses[epoch]
+        streak = streak + 1 if 0 < drop < tol else 0
         if streak == patience:
             return epoch + 1
     return epochs
 
 
 def fit(
-    model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module, transform: Transform,
+    *, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module, transform: Transform,
     train: Split, val: Split, epochs: int, batch_size: int, eval_batch_size: int,
-    on_epoch: Callable[[EpochResult, bool], None], progress: Callable[[Iterable, int], Iterable],
+    on_epoch: Callable[[EpochResult, bool], None], progress: Progress = lambda batches, epoch: batches,
+    precision: Precision = FP32, result: FitResult | None = None,
 ) -> FitResult:
     """Train for `epochs`, keeping the best-validation weights; stop on a non-finite loss.
 
     `on_epoch(result, is_best)` is called after every epoch (for logs and checkpoints).
+    An epoch whose training loss is not finite never counts as best: its weights are broken.
+    `result` continues a resumed run after the epochs in its history.
     """
-    result = FitResult()
-    for epoch in range(1, epochs + 1):
+    result = result or FitResult()
+    for epoch in range(len(result.history) + 1, epochs + 1):
         start = time.perf_counter()
         train_loss, train_acc = train_epoch(
-            model, train, batch_size, optimizer, criterion, transform, lambda it: progress(it, epoch)
+            model=model, data=train, batch_size=batch_size, optimizer=optimizer, criterion=criterion,
+            transform=transform, precision=precision, progress=lambda batches: progress(batches, epoch),
         )
-        val_loss, val_acc = evaluate(model, val, criterion, transform, eval_batch_size)
+        val_loss, val_acc = evaluate(model=model, data=val, criterion=criterion, transform=transform,
+                                     batch_size=eval_batch_size, precision=precision)
         row = EpochResult(epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - start)
         result.history.append(row)
         if not math.isfinite(train_loss):
             result.diverged = True
             on_epoch(row, False)
             break
-        is_best = val_acc > result.best_val_acc or result.best_state is None
+        is_best = result.best_val_acc is None or val_acc > result.best_val_acc
         if is_best:
             result.best_val_acc, result.best_epoch = val_acc, epoch
             result.best_state = copy.deepcopy(model.state_dict())

@@ -4,14 +4,12 @@ import math
 import torch
 import torch.nn.functional as F
 
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
 
 
 class Standard:
-    """Normalise a batch of images in [0, 1] with the MNIST mean and std."""
+    """Normalise a batch of images in [0, 1]: (x - mean) / std (values: StandardTransformConfig)."""
 
-    def __init__(self, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> None:
+    def __init__(self, mean: float, std: float) -> None:
         self.mean = mean
         self.std = std
 
@@ -23,10 +21,7 @@ class Augmented(Standard):
     """Random rotation (+/- degrees) and translation (+/- a fraction of the size), drawn
     per sample, on training batches only; evaluation batches are only normalised."""
 
-    def __init__(
-        self, degrees: float = 30.0, translate: float = 0.1,
-        mean: float = MNIST_MEAN, std: float = MNIST_STD,
-    ) -> None:
+    def __init__(self, degrees: float, translate: float, mean: float, std: float) -> None:
         super().__init__(mean, std)
         self.degrees = degrees
         self.translate = translate

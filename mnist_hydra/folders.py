@@ -1,0 +1,52 @@
+"""Run and sweep folders: one per invocation, never shared, removed again when nothing ran.
+
+Hydra names folders by the second (`outputs/<date>/<time>`), so two invocations started in
+the same second write into one folder and mix their results (Hydra issues #1607, #2925).
+conf/config.yaml names them through the `mnist_hydra.unique_dir` resolver instead: the
+time-stamped name, or `<name>-1`, `<name>-2`, ... when another process already created it.
+The folder is created atomically (mkdir), so the claim itself cannot race. The resolver is
+cached: the sweep's jobs get the value the main process resolved (Hydra copies the cache).
+"""
+import atexit
+import itertools
+import shutil
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+RESOLVER = "mnist_hydra.unique_dir"
+_claimed: list[Path] = []
+
+
+def unique_dir(base: str) -> str:
+    """Create and return `base`, or the first free `base-N`; this process owns it."""
+    path = Path(base)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count():
+        candidate = path if n == 0 else path.with_name(f"{path.name}-{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        _claimed.append(candidate)
+        return str(candidate)
+    raise AssertionError("unreachable")
+
+
+def claimed() -> list[Path]:
+    """The folders this process created through the resolver."""
+    return list(_claimed)
+
+
+@atexit.register
+def _remove_unused() -> None:
+    """A folder whose invocation never started a job (a config error, a refused sweep)
+    holds at most Hydra's multirun.yaml: remove it rather than leave a result-less folder."""
+    for path in _claimed:
+        if path.is_dir() and {p.name for p in path.iterdir()} <= {"multirun.yaml"}:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def register_resolver() -> None:
+    if not OmegaConf.has_resolver(RESOLVER):
+        OmegaConf.register_new_resolver(RESOLVER, unique_dir, use_cache=True)

@@ -1,0 +1,71 @@
+"""Checks in the main process before any folder is written, and the Ctrl-C hint.
+
+A Hydra callback (registered in conf/config.yaml): Hydra creates a run's folder and writes
+its .hydra/ files before the task function starts, so a config that can never run, or a
+folder that holds another run's results, must be refused here, in on_run_start /
+on_multirun_start, to leave nothing behind and overwrite nothing.
+"""
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from mnist_hydra.config import ConfigError, config_hash, validate
+from mnist_hydra.outputs import METRICS_JSON, read_metrics
+
+PROG = "mnist-hydra"
+FINISHED = ("completed", "diverged")
+_sweep: dict[str, Path] = {}  # the folder of this process's run or sweep, for interrupted_message
+
+
+def refuse(message: str) -> None:
+    """One line on stderr and exit status 1, instead of a traceback (SystemExit passes
+    through Hydra's callback wrapper, which turns exceptions into warnings)."""
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+def finished_jobs(sweep_dir: Path) -> list[Path]:
+    return sorted(p.parent for p in sweep_dir.glob(f"*/{METRICS_JSON}")
+                  if (read_metrics(p.parent) or {}).get("status") in FINISHED)
+
+
+class RunGuard(Callback):
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            validate(config)
+        except ConfigError as err:
+            refuse(str(err))
+        run_dir = Path(str(config.hydra.run.dir))
+        _sweep["run"] = run_dir
+        previous = read_metrics(run_dir)
+        if previous and previous.get("status") in FINISHED and not (
+                config.resume and previous.get("config_hash") == config_hash(config)):
+            whose = "another config's" if config.resume else "a"
+            refuse(f"{run_dir} already holds {whose} finished run; pass resume=true to skip a finished "
+                   "run of the same config, or choose another hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        _sweep["sweep"] = sweep_dir
+        done = finished_jobs(sweep_dir) if sweep_dir.is_dir() else []
+        if done and not config.resume:
+            refuse(f"{sweep_dir} already holds {len(done)} finished run(s); pass resume=true to skip "
+                   "finished jobs of the same config and rerun the others, or choose another hydra.sweep.dir")
+
+
+def interrupted_message() -> str:
+    """What Ctrl-C leaves and how to go on: the folder and the command that resumes it."""
+    if "sweep" in _sweep:
+        folder, key = _sweep["sweep"], "hydra.sweep.dir"
+    elif "run" in _sweep:
+        folder, key = _sweep["run"], "hydra.run.dir"
+    else:
+        return f"{PROG}: interrupted"
+    args = [arg for arg in sys.argv[1:] if not arg.startswith(("resume=", f"{key}="))]
+    command = shlex.join([PROG, *args, "resume=true", f"{key}={folder}"])
+    return (f"{PROG}: interrupted. Finished jobs keep their results in {folder}.\n"
+            f"To resume (finished runs are skipped, unfinished ones continue from last.pt):\n  {command}")
