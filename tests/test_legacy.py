@@ -1,9 +1,9 @@
-"""The legacy (old argparse) command line: flags -> Hydra overrides, errors, dry run, and an
-end-to-end comparison of a legacy grid search with the equivalent Hydra multirun."""
+"""The legacy (old argparse) command line: flags -> Hydra overrides, validation by the app's
+own config, errors, dry run, real runs, and a legacy grid search against the equivalent
+Hydra multirun."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mnist_hydra import legacy
-from mnist_hydra.legacy import build_command, main
+from conftest import REPO, csv_rows, run_cli
+from mnist_hydra.config import ConfigError, compose_config, group_options, validate
+from mnist_hydra.legacy import cli
+from mnist_hydra.legacy.cli import build_command, main
 
-REPO = Path(__file__).resolve().parent.parent
 SAMPLE = str(REPO / "examples" / "legacy_config.yaml")
+SAMPLE_DATA = ["data=mnist_sample", "data.train_size=200", "data.val_size=100"]
 
 
 @pytest.fixture(autouse=True)
@@ -26,10 +28,41 @@ def _empty_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def write_config(tmp_path: Path, text: str, name: str = "old.yaml") -> str:
+@pytest.fixture
+def no_run(monkeypatch):
+    """Fail the test if the app would be started."""
+    def must_not_run(*args, **kwargs):
+        raise AssertionError(f"ran {args}")
+
+    monkeypatch.setattr(cli, "_run", must_not_run)
+    monkeypatch.setattr(cli.subprocess, "Popen", must_not_run)
+
+
+def write_config(tmp_path: Path, text: str | bytes, name: str = "old.yaml") -> str:
     path = tmp_path / name
-    path.write_text(text)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
     return str(path)
+
+
+def app_error(overrides: list[str]) -> str:
+    """The app's own message for a config it refuses."""
+    with pytest.raises(ConfigError) as exc:
+        validate(compose_config(overrides))
+    return str(exc.value)
+
+
+def usage_error(argv: list[str], capsys) -> str:
+    """stderr of a command line that must exit 2 before anything runs."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "mnist-legacy: error:" in err
+    return err
 
 
 SAMPLE_SINGLE = [
@@ -53,39 +86,40 @@ CASES = {
         ["--grid_search", "--lr", "0.001", "0.01", "--batch_size", "8", "16",
          "--optimizer", "adam", "sgd", "--weight_decay", "0", "1e-4", "--seed", "1", "2"],
         ["optimizer=adam,sgd", "lr=0.001,0.01", "batch_size=8,16",
-         "weight_decay=0.0,1e-4", "seed=1,2"], True),
+         "weight_decay=0,1e-4", "seed=1,2"], True),
     "grid search, one value": (["--grid_search", "--lr", "0.01"], ["lr=0.01"], True),
     "number text kept": (["--lr", ".5", "--weight_decay", "1E-05"],
-                         ["lr=.5", "weight_decay=1e-05"], False),
-    "integer lr becomes float": (["--lr", "1"], ["lr=1.0"], False),
+                         ["lr=.5", "weight_decay=1E-05"], False),
     "model SimpleCNN": (["--model", "SimpleCNN"], ["model=simple_cnn"], False),
-    "model simple_cnn": (["--model", "simple_cnn"], ["model=simple_cnn"], False),
     "model simplecnn": (["--model", "simplecnn"], ["model=simple_cnn"], False),
     "model Baseline": (["--model", "Baseline"], ["model=baseline"], False),
     "model BASELINE": (["--model", "BASELINE"], ["model=baseline"], False),
     "model Stabilized": (["--model", "Stabilized"], ["model=stabilized"], False),
-    "model stabilized": (["--model", "stabilized"], ["model=stabilized"], False),
     "model High-Vision": (["--model", "High-Vision"], ["model=high_vision"], False),
     "model high-vision": (["--model", "high-vision"], ["model=high_vision"], False),
     "model HighVision": (["--model", "HighVision"], ["model=high_vision"], False),
-    "model high_vision": (["--model", "high_vision"], ["model=high_vision"], False),
+    "model High Vision": (["--model", "High Vision"], ["model=high_vision"], False),
     "model Modernist": (["--model", "Modernist"], ["model=modernist"], False),
-    "model modernist": (["--model", "modernist"], ["model=modernist"], False),
+    "optimizer Adam": (["--optimizer", "Adam"], ["optimizer=adam"], False),
     "criterion manual": (["--criterion", "manual"], ["criterion=manual"], False),
-    "criterion cross_entropy": (["--criterion", "cross_entropy"],
-                                ["criterion=cross_entropy"], False),
+    "criterion CrossEntropy": (["--criterion", "CrossEntropy"],
+                               ["criterion=cross_entropy"], False),
     "transform augmented": (["--transform", "augmented"], ["transform=augmented"], False),
     "transform Standard": (["--transform", "Standard"], ["transform=standard"], False),
     "logdir single run": (["--logdir", "runs/exp"], ["hydra.run.dir=runs/exp"], False),
     "logdir grid search": (["--grid_search", "--logdir", "runs/grid", "--lr", "0.1", "0.2"],
                            ["lr=0.1,0.2", "hydra.sweep.dir=runs/grid"], True),
     "logdir with a space": (["--logdir", "my runs"], ["hydra.run.dir='my runs'"], False),
+    "logdir that reads as a number": (["--logdir", "2024"], ["hydra.run.dir='2024'"], False),
     "seed None": (["--seed", "None"], ["seed=null"], False),
     "seed none": (["--seed", "none"], ["seed=null"], False),
     "seed null in a grid": (["--grid_search", "--seed", "null", "42"], ["seed=null,42"], True),
-    "passthrough": (["--lr", "0.1", "--", "data=mnist_sample", "lr=0.2", "+foo=bar"],
-                    ["lr=0.1", "data=mnist_sample", "lr=0.2", "+foo=bar"], False),
+    "passthrough": (["--lr", "0.1", "--", "data=mnist_sample", "lr=0.2", "device=cpu"],
+                    ["lr=0.1", "data=mnist_sample", "lr=0.2", "device=cpu"], False),
+    "passthrough wins over a bad value": (["--lr", "0", "--", "lr=0.2"],
+                                          ["lr=0", "lr=0.2"], False),
     "passthrough only": (["--", "epochs=1"], ["epochs=1"], False),
+    "passthrough Hydra flag": (["--", "--cfg", "job"], ["--cfg", "job"], False),
     "config file": (["--config", SAMPLE], SAMPLE_SINGLE, False),
     "config file, flags win": (
         ["--config", SAMPLE, "--lr", "0.05", "--optimizer", "adam", "--epochs", "2",
@@ -118,6 +152,14 @@ def test_overrides(argv, overrides, multirun):
     assert not command.dry_run
 
 
+@pytest.mark.parametrize("group", cli.GROUPS)
+def test_every_option_of_a_group_is_accepted(group):
+    """The choices are the config group's options, whatever conf/ holds."""
+    for option in group_options(group):
+        spelled = option.replace("_", "-").upper()
+        assert build_command([f"--{group}", spelled]).overrides == [f"{group}={option}"]
+
+
 def test_first_value_rule_warns():
     command = build_command(["--lr", "0.001", "0.01", "0.1", "--seed", "1", "None",
                              "--batch_size", "8"])
@@ -135,7 +177,7 @@ def test_grid_search_does_not_warn():
 def test_first_value_note_on_stderr(capsys):
     assert main(["--dry-run", "--optimizer", "adam", "sgd"]) == 0
     out, err = capsys.readouterr()
-    assert out.strip() == "python -m mnist_hydra.run optimizer=adam"
+    assert out == "python -m mnist_hydra.run optimizer=adam\n"
     assert "--optimizer" in err and "dropped: sgd" in err
 
 
@@ -150,8 +192,8 @@ training:
 data: {root: ./data, shuffle: true}
 extra: 1
 """)
-    command = build_command(["--config", path])
-    assert command.overrides == ["lr=0.01", "data.root=./data"]
+    command = build_command(["--config", path, "--grid_search"])
+    assert command.overrides == ["lr=0.1", "data.root=./data"]
     text = "\n".join(command.warnings)
     for key in ("checkpoint_dir", "model.input_size", "model.hidden", "training.momentum",
                 "param_grid.dropout", "data.shuffle", "'extra'"):
@@ -176,7 +218,7 @@ training:
 data: {subset_train: null}
 """)
     assert build_command(["--config", path]).overrides == [
-        "lr=1.0", "batch_size=64", "weight_decay=1e-4", "seed=null", "data.train_size=null"]
+        "lr=1", "batch_size=64", "weight_decay=1e-4", "seed=null", "data.train_size=null"]
     assert build_command(["--config", path, "--grid_search"]).overrides == [
         "lr=0.5", "batch_size=4", "weight_decay=1e-4", "seed=null", "data.train_size=null"]
 
@@ -194,87 +236,111 @@ def test_default_config_yaml_not_read(tmp_path):
     assert any("config.yaml" in w and "--config" in w for w in command.warnings)
 
 
+# argv -> texts the one-line message must contain
 BAD = {
-    "unknown optimizer": (["--optimizer", "rmsprop"], ["rmsprop", "sgd", "adam"]),
+    "unknown optimizer": (["--optimizer", "rmsprop"], ["--optimizer", "rmsprop", "adam, sgd"]),
     "unknown optimizer in a grid": (["--grid_search", "--optimizer", "adam", "lbfgs"],
-                                    ["lbfgs", "sgd, adam"]),
-    "unknown model": (["--model", "ResNet"], ["ResNet", "SimpleCNN", "High-Vision",
-                                              "high_vision"]),
-    "unknown criterion": (["--criterion", "mse"], ["mse", "cross_entropy", "manual"]),
-    "unknown transform": (["--transform", "rotate"], ["rotate", "standard", "augmented"]),
-    "non-numeric lr": (["--lr", "fast"], ["--lr", "fast"]),
-    "non-numeric lr later": (["--lr", "0.1", "x1"], ["--lr", "x1"]),
-    "nan lr": (["--lr", "nan"], ["--lr", "nan"]),
-    "negative lr": (["--lr", "-0.01"], ["--lr", "-0.01", "negative"]),
-    "non-numeric weight_decay": (["--weight_decay", "lots"], ["--weight_decay", "lots"]),
-    "negative weight_decay": (["--weight_decay", "-1e-4"], ["--weight_decay", "-1e-4"]),
-    "zero batch size": (["--batch_size", "0"], ["--batch_size", "'0'", "positive"]),
-    "negative batch size": (["--batch_size", "16", "-8"], ["--batch_size", "-8"]),
-    "fractional batch size": (["--batch_size", "16.5"], ["--batch_size", "16.5"]),
-    "zero epochs": (["--epochs", "0"], ["--epochs", "positive"]),
-    "fractional epochs": (["--epochs", "2.5"], ["--epochs", "2.5"]),
-    "bad seed": (["--seed", "abc"], ["--seed", "abc"]),
-    "empty logdir": (["--logdir", ""], ["--logdir"]),
+                                    ["lbfgs", "adam, sgd"]),
+    "unknown model": (["--model", "ResNet"], ["--model", "ResNet", "high_vision"]),
+    "unknown criterion": (["--criterion", "mse"], ["mse", "cross_entropy, manual"]),
+    "unknown transform": (["--transform", "rotate"], ["rotate", "augmented, standard"]),
+    "non-numeric lr": (["--lr", "fast"], ["--lr", "'fast'", "Float"]),
+    "non-numeric lr later in a grid": (["--grid_search", "--lr", "0.1", "x1"],
+                                       ["--lr", "'x1'", "Float"]),
+    "two values in one": (["--lr", "0.1,0.2"], ["--lr", "lr=0.1,0.2"]),
+    "non-numeric weight_decay": (["--weight_decay", "lots"], ["--weight_decay", "'lots'"]),
+    "fractional batch size": (["--batch_size", "16.5"], ["--batch_size", "16.5", "Integer"]),
+    "fractional epochs": (["--epochs", "2.5"], ["--epochs", "2.5", "Integer"]),
+    "bad seed": (["--seed", "abc"], ["--seed", "'abc'"]),
+    "empty logdir": (["--logdir", ""], ["--logdir", "folder name"]),
     "unknown flag": (["--momentum", "0.9"], ["--momentum"]),
     "missing flag value": (["--lr"], ["--lr"]),
     "missing config": (["--config", "no/such/file.yaml"], ["no/such/file.yaml"]),
+    "unknown option after --": (["--", "optimizer=rmsprop"], ["optimizer/rmsprop"]),
+    "unknown key after --": (["--", "data.trian_size=5"], ["data.trian_size"]),
+    "wrong type after --": (["--lr", "0.1", "--", "lr=fast"], ["after --", "'fast'"]),
 }
 
 
 @pytest.mark.parametrize("argv, mentions", BAD.values(), ids=BAD.keys())
-def test_bad_input(argv, mentions, capsys, monkeypatch):
-    monkeypatch.setattr(legacy, "_run", _must_not_run)
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert "error:" in err
+def test_bad_input(argv, mentions, capsys, no_run):
+    err = usage_error(argv, capsys)
+    message = err.splitlines()[-1]  # one line after the usage
     for text in mentions:
-        assert text in err, (text, err)
+        assert text in message, (text, err)
+    assert str(REPO) not in err  # Hydra's config search path is not shown
+
+
+# argv -> the overrides the app itself refuses, with the message the wrapper must print
+OUT_OF_RANGE = {
+    "zero lr": (["--lr", "0"], ["lr=0"]),
+    "negative lr": (["--lr", "-0.01"], ["lr=-0.01"]),
+    "negative weight_decay": (["--weight_decay", "-1e-4"], ["weight_decay=-1e-4"]),
+    "zero batch size": (["--batch_size", "0"], ["batch_size=0"]),
+    "negative batch size in a grid": (["--grid_search", "--batch_size", "16", "-8"],
+                                      ["batch_size=-8"]),
+    "zero epochs": (["--epochs", "0"], ["epochs=0"]),
+    "third value of a longer sweep": (
+        ["--grid_search", "--lr", "0.1", "0.01", "0", "--batch_size", "8", "16"],
+        ["lr=0", "batch_size=16"]),
+    "after --": (["--model", "Stabilized", "--", "model.dropout=1.5"],
+                 ["model=stabilized", "model.dropout=1.5"]),
+}
+
+
+@pytest.mark.parametrize("argv, refused", OUT_OF_RANGE.values(), ids=OUT_OF_RANGE.keys())
+def test_out_of_range_gives_the_apps_message(argv, refused, capsys, no_run):
+    err = usage_error(["--dry-run", *argv], capsys)
+    assert err.splitlines()[-1] == f"mnist-legacy: error: {app_error(refused)}"
 
 
 BAD_CONFIGS = {
-    "not YAML": ("training: [unclosed\n", ["not valid YAML"]),
-    "not a mapping": ("- just\n- a list\n", ["mapping", "list"]),
-    "empty": ("", ["mapping", "empty"]),
+    "not YAML": ("training: [unclosed\n", ["--config", "not valid YAML"]),
+    "not a mapping": ("- just\n- a list\n", ["--config", "mapping", "list"]),
+    "empty": ("", ["--config", "mapping", "empty"]),
     "section not a mapping": ("training: 5\n", ["'training'", "mapping"]),
     "learning_rate fast": ("training: {learning_rate: fast}\n",
-                           ["training.learning_rate", "fast"]),
+                           ["training.learning_rate", "'fast'"]),
     "batch_size fraction": ("training: {batch_size: 1.5}\n", ["training.batch_size", "1.5"]),
-    "epochs bool": ("training: {epochs: true}\n", ["training.epochs", "True"]),
+    "epochs bool": ("training: {epochs: true}\n", ["training.epochs", "bool"]),
+    "epochs a list": ("training: {epochs: [1, 2]}\n", ["training.epochs", "single value"]),
     "optimizer unknown": ("training: {optimizer: adagrad}\n",
-                          ["training.optimizer", "adagrad", "sgd, adam"]),
+                          ["training.optimizer", "adagrad", "adam, sgd"]),
     "criterion unknown": ("training: {criterion: nll}\n", ["training.criterion", "nll"]),
     "param_grid lr": ("training: {param_grid: {learning_rate: [0.1, big]}}\n",
-                      ["param_grid.learning_rate", "big"]),
+                      ["param_grid.learning_rate", "'big'"]),
+    "param_grid empty list": ("training: {param_grid: {batch_size: []}}\n",
+                              ["param_grid.batch_size", "at least one"]),
     "param_grid not a mapping": ("training: {param_grid: [1, 2]}\n", ["param_grid", "mapping"]),
-    "subset_train negative": ("data: {subset_train: -5}\n", ["data.subset_train", "-5"]),
-    "root not a string": ("data: {root: [a]}\n", ["data.root"]),
-    "log_dir not a string": ("training: {log_dir: 5}\n", ["training.log_dir"]),
+    "root not a string": ("data: {root: [a]}\n", ["data.root", "folder name"]),
+    "log_dir_grid not a string": ("training: {log_dir_grid: 5}\n",
+                                  ["training.log_dir_grid", "folder name"]),
 }
 
 
 @pytest.mark.parametrize("text, mentions", BAD_CONFIGS.values(), ids=BAD_CONFIGS.keys())
-def test_bad_config(text, mentions, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(legacy, "_run", _must_not_run)
+def test_bad_config(text, mentions, tmp_path, capsys, no_run):
     path = write_config(tmp_path, text)
-    with pytest.raises(SystemExit) as exc:
-        main(["--config", path, "--grid_search"])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert "error:" in err and "--config" in err
+    message = usage_error(["--config", path, "--grid_search"], capsys).splitlines()[-1]
     for item in mentions:
-        assert item in err, (item, err)
+        assert item in message, (item, message)
 
 
-def _must_not_run(args):
-    raise AssertionError(f"ran {args}")
+def test_config_out_of_range_gives_the_apps_message(tmp_path, capsys, no_run):
+    path = write_config(tmp_path, "data: {subset_train: -5}\n")
+    err = usage_error(["--config", path], capsys)
+    assert err.splitlines()[-1] == f"mnist-legacy: error: {app_error(['data.train_size=-5'])}"
 
 
-def test_dry_run_prints_and_runs_nothing(capsys, monkeypatch):
-    monkeypatch.setattr(legacy, "_run", _must_not_run)
-    monkeypatch.setattr(legacy.subprocess, "Popen", _must_not_run)
+def test_config_not_utf8(tmp_path, capsys, no_run):
+    # Latin-1 text, as an old editor may have saved it: 0xe9 is 'é'.
+    path = write_config(tmp_path, "# r\xe9sum\xe9\ntraining: {epochs: 1}\n".encode("latin-1"))
+    message = usage_error(["--config", path], capsys).splitlines()[-1]
+    assert "--config" in message and path in message and "not UTF-8" in message
+    assert "Traceback" not in message
+
+
+def test_dry_run_prints_and_runs_nothing(capsys, no_run):
     code = main(["--dry-run", "--grid_search", "--lr", "0.001", "0.01", "--model", "High-Vision",
                  "--logdir", "my runs", "--", "data=mnist_sample"])
     assert code == 0
@@ -291,11 +357,11 @@ def test_main_prints_then_runs_and_propagates_status(capsys, monkeypatch):
         calls.append(args)
         return 3
 
-    monkeypatch.setattr(legacy, "_run", fake_run)
+    monkeypatch.setattr(cli, "_run", fake_run)
     assert main(["--lr", "0.1", "--", "epochs=1"]) == 3
     assert calls == [["lr=0.1", "epochs=1"]]
     err = capsys.readouterr().err
-    assert "python -m mnist_hydra.run lr=0.1 epochs=1" in err
+    assert err == "mnist-legacy: running: python -m mnist_hydra.run lr=0.1 epochs=1\n"
 
 
 def test_run_uses_this_interpreter_and_exit_status(monkeypatch):
@@ -308,20 +374,40 @@ def test_run_uses_this_interpreter_and_exit_status(monkeypatch):
         def wait(self):
             return -2  # killed by SIGINT
 
-    monkeypatch.setattr(legacy.subprocess, "Popen", FakePopen)
-    assert legacy._run(["lr=0.1"]) == 130
+    monkeypatch.setattr(cli.subprocess, "Popen", FakePopen)
+    assert cli._run(["lr=0.1"]) == 130
     assert seen["cmd"] == [sys.executable, "-m", "mnist_hydra.run", "lr=0.1"]
+    # From a checkout the child can import the package wherever it is started.
     assert str(REPO) in seen["env"]["PYTHONPATH"].split(os.pathsep)
 
 
-def test_help_states_defaults(capsys):
+def _help(capsys) -> str:
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0
-    out = " ".join(capsys.readouterr().out.split())
-    for text in ("--dry-run", "SimpleCNN", "(app default: 0.001)", "(app default: 16)",
-                 "(app default: sgd)", "(app default: 42)", "(app default: 3)"):
-        assert text in out, text
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_help_states_the_configs_defaults_and_options(capsys):
+    text = _help(capsys)
+    defaults = compose_config()
+    for key in ("lr", "batch_size", "weight_decay", "seed", "epochs"):
+        assert f"{key.replace('_', ' ')}" in text and f"(app default: {defaults[key]})" in text
+    for group in cli.GROUPS:
+        options = ", ".join(group_options(group))
+        default = compose_config(return_hydra_config=True).hydra.runtime.choices[group]
+        assert f"{options} (app default: {default})" in text, group
+    assert "SimpleCNN" in text and "--dry-run" in text
+
+
+def test_help_follows_the_config():
+    """The help is written from whatever config it is given, not from copies."""
+    text = cli.make_parser(compose_config(["epochs=7", "model=baseline", "lr=0.5"],
+                                          return_hydra_config=True)).format_help()
+    text = " ".join(text.split())
+    for expected in ("training epochs (app default: 7)", "learning rate(s) (app default: 0.5)",
+                     "stabilized (app default: baseline)"):
+        assert expected in text, expected
 
 
 def test_overrides_parse_in_hydra():
@@ -336,16 +422,51 @@ def test_overrides_parse_in_hydra():
     assert values["hydra.sweep.dir"].value() == "it's a ,dir\\"
 
 
-def test_module_entry_point_dry_run(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    for cmd in ([sys.executable, "-m", "mnist_hydra.legacy"],
-                [sys.executable, str(REPO / "main.py")]):
-        result = subprocess.run([*cmd, "--dry-run", "--lr", "0.1", "0.2"], cwd=tmp_path,
-                                env=env if "-m" in cmd else None, capture_output=True,
-                                text=True, timeout=120)
+# ----------------------------------------------------------------------------- real processes
+def _main_py(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """`python main.py ...` from a checkout, as the old tool was run (no PYTHONPATH)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["XDG_CACHE_HOME"] = str(cwd / ".cache")
+    return subprocess.run([sys.executable, str(REPO / "main.py"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_entry_points_dry_run(tmp_path):
+    for result in (run_cli(["--dry-run", "--lr", "0.1", "0.2"], tmp_path,
+                           module="mnist_hydra.legacy"),
+                   _main_py(["--dry-run", "--lr", "0.1", "0.2"], tmp_path)):
         assert result.returncode == 0, result.stderr
         assert result.stdout == "python -m mnist_hydra.run lr=0.1\n"
         assert "dropped: 0.2" in result.stderr
+
+
+def test_zero_lr_exits_2_with_the_apps_message(tmp_path):
+    result = run_cli(["--lr", "0", "--dry-run"], tmp_path, module="mnist_hydra.legacy")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == f"mnist-legacy: error: {app_error(['lr=0'])}"
+    assert "Traceback" not in result.stderr
+    assert not any(tmp_path.glob("outputs"))
+
+
+def test_real_run_through_main_py(tmp_path):
+    """A real training run through the old entry point, on the shipped sample."""
+    result = _main_py(["--lr", "0.01", "--batch_size", "32", "--optimizer", "adam",
+                       "--epochs", "1", "--model", "Baseline", "--logdir", "run",
+                       "--", *SAMPLE_DATA], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    command = ("python -m mnist_hydra.run model=baseline optimizer=adam lr=0.01 batch_size=32 "
+               "epochs=1 hydra.run.dir=run " + " ".join(SAMPLE_DATA))
+    assert f"mnist-legacy: running: {command}\n" in result.stderr
+    assert str(REPO) not in result.stdout + result.stderr
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["epochs_run"] == 1
+    assert len(csv_rows(run / "metrics.csv")) == 1
+    config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
+    assert (config["lr"], config["batch_size"], config["epochs"]) == (0.01, 32, 1)
+    assert config["optimizer"]["_target_"] == "torch.optim.Adam"
+    assert config["data"]["train_size"] == 200
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -354,11 +475,9 @@ def _jobs(sweep: Path) -> dict[str, Path]:
 
 
 def _summary_rows(sweep: Path) -> list[dict]:
-    with open(sweep / "summary.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
     volatile = ("time", "duration", "second", "dir", "path", "date")
     return [{k: v for k, v in row.items() if not any(w in k.lower() for w in volatile)}
-            for row in rows]
+            for row in csv_rows(sweep / "summary.csv")]
 
 
 def _close(a: str, b: str) -> bool:
@@ -372,19 +491,13 @@ def _close(a: str, b: str) -> bool:
 
 @pytest.mark.slow
 def test_legacy_grid_search_matches_hydra_multirun(tmp_path):
-    if not (REPO / "mnist_hydra" / "run.py").is_file():
-        pytest.skip("mnist_hydra.run does not exist yet")
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    data = ["data=mnist_sample", "data.train_size=200", "data.val_size=100"]
     legacy_dir, hydra_dir = tmp_path / "legacy", tmp_path / "hydra"
-    legacy_cmd = [sys.executable, "-m", "mnist_hydra.legacy", "--grid_search",
-                  "--lr", "0.001", "0.01", "--batch_size", "16", "32", "--epochs", "1",
-                  "--logdir", str(legacy_dir), "--", *data]
-    hydra_cmd = [sys.executable, "-m", "mnist_hydra.run", "--multirun", "lr=0.001,0.01",
-                 "batch_size=16,32", "epochs=1", *data, f"hydra.sweep.dir={hydra_dir}"]
-    for cmd in (legacy_cmd, hydra_cmd):
-        result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
-                                timeout=900)
+    legacy_args = ["--grid_search", "--lr", "0.001", "0.01", "--batch_size", "16", "32",
+                   "--epochs", "1", "--logdir", str(legacy_dir), "--", *SAMPLE_DATA]
+    hydra_args = ["--multirun", "lr=0.001,0.01", "batch_size=16,32", "epochs=1", *SAMPLE_DATA,
+                  f"hydra.sweep.dir={hydra_dir}"]
+    for args, module in ((legacy_args, "mnist_hydra.legacy"), (hydra_args, "mnist_hydra.run")):
+        result = run_cli(args, tmp_path, module=module, timeout=900)
         assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
 
     legacy_jobs, hydra_jobs = _jobs(legacy_dir), _jobs(hydra_dir)
@@ -393,8 +506,8 @@ def test_legacy_grid_search_matches_hydra_multirun(tmp_path):
         a, b = legacy_jobs[name], hydra_jobs[name]
         ov_a = yaml.safe_load((a / ".hydra" / "overrides.yaml").read_text())
         ov_b = yaml.safe_load((b / ".hydra" / "overrides.yaml").read_text())
-        strip = [o for o in ov_b if not o.startswith("hydra.sweep.dir=")]
-        assert [o for o in ov_a if not o.startswith("hydra.sweep.dir=")] == strip
+        assert ([o for o in ov_a if not o.startswith("hydra.sweep.dir=")]
+                == [o for o in ov_b if not o.startswith("hydra.sweep.dir=")])
         m_a = json.loads((a / "metrics.json").read_text())
         m_b = json.loads((b / "metrics.json").read_text())
         assert m_a.get("status") == m_b.get("status") == "completed", (m_a, m_b)
