@@ -10,8 +10,9 @@ import matplotlib.image
 import pytest
 from omegaconf import OmegaConf
 
-from mnist_hydra.callbacks import SweepSummaryCallback
-from mnist_hydra.summarize import format_table, main, summarize_sweep, sweep_failed
+from mnist_hydra.sweep import format_table, summarize_sweep
+from mnist_hydra.sweep.__main__ import main
+from mnist_hydra.sweep.callback import SweepSummaryCallback
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CONSTANT = ["+experiment=lr_batch_grid", "epochs=2"]
@@ -79,34 +80,46 @@ def assert_png(path: Path) -> None:
     assert image.shape[0] > 0 and image.shape[1] > 0
 
 
+def write_multirun_yaml(sweep: Path, task: list[str], hydra: list[str] = (),
+                        params: Optional[dict[str, str]] = None) -> None:
+    """The part of Hydra's multirun.yaml the summary reads."""
+    config = {"hydra": {"overrides": {"hydra": ["hydra.mode=MULTIRUN", *hydra], "task": task},
+                        "sweeper": {"params": params}, "job": {"name": "mnist_hydra"}}}
+    sweep.mkdir(parents=True, exist_ok=True)
+    (sweep / "multirun.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config)))
+
+
+# ---------------------------------------------------------------------------- tables
+
+
 def test_two_param_sweep_rows_sorted_best_first(grid_sweep: Path) -> None:
     summary = summarize_sweep(grid_sweep)
 
     assert summary.swept == ["lr", "batch_size"]  # +experiment and epochs are constant
     rows = read_csv(grid_sweep / "summary.csv")
-    assert rows[0] == ["job", "lr", "batch_size", "status", "best_val_acc", "test_acc",
+    assert rows[0] == ["job", "lr", "batch_size", "seed", "status", "best_val_acc", "test_acc",
                        "params", "train_time_s", "convergence_epoch", "error"]
-    assert [r[:6] for r in rows[1:]] == [
-        ["3", "0.001", "8", "completed", "97", "96.4"],
-        ["4", "0.001", "32", "completed", "96.5", "96"],
-        ["0", "0.01", "8", "completed", "95", "94"],
-        ["1", "0.01", "32", "diverged", "50", ""],
-        ["2", "0.01", "64", "failed", "", ""],
-        ["5", "0.001", "64", "missing", "", ""],
+    assert [r[:7] for r in rows[1:]] == [
+        ["3", "0.001", "8", "42", "completed", "97", "96.4"],
+        ["4", "0.001", "32", "42", "completed", "96.5", "96"],
+        ["0", "0.01", "8", "42", "completed", "95", "94"],
+        ["1", "0.01", "32", "42", "diverged", "50", ""],
+        ["2", "0.01", "64", "42", "failed", "", ""],
+        ["5", "0.001", "64", "", "missing", "", ""],
     ]
     assert rows[5][-1] == "RuntimeError: boom | bad"
     assert summary.best is not None and summary.best.job == 3
-    assert sweep_failed(summary)
+    assert [(r.job, r.status) for r in summary.unfinished] == [(2, "failed"), (5, "missing")]
 
 
-def test_two_param_sweep_pivot_and_best_line(grid_sweep: Path) -> None:
+def test_pivot_csv_holds_numbers_and_summary_md_the_statuses(grid_sweep: Path) -> None:
     summarize_sweep(grid_sweep)
 
-    # Rows sorted numerically although jobs ran lr=0.01 first.
+    # Rows sorted numerically although jobs ran lr=0.01 first; empty: no completed run.
     assert read_csv(grid_sweep / "pivot.csv") == [
         ["lr \\ batch_size", "8", "32", "64"],
-        ["0.001", "97.00%", "96.50%", "—"],
-        ["0.01", "95.00%", "diverged", "failed"],
+        ["0.001", "97", "96.5", ""],
+        ["0.01", "95", "", ""],
     ]
     md = (grid_sweep / "summary.md").read_text(encoding="utf-8")
     assert "Best: lr=0.001, batch_size=8 — 97.00% val, 96.40% test (job 3)" in md
@@ -127,23 +140,76 @@ def test_repeated_cell_shows_mean(tmp_path: Path) -> None:
     summary = summarize_sweep(tmp_path)
 
     assert summary.pivot is not None
-    assert summary.pivot.cells["0.1", "8"] == "91.00%"
-    assert summary.pivot.cells["0.1", "16"] == "—"
+    assert summary.pivot.values["0.1", "8"] == 91.0
+    assert ("0.1", "16") not in summary.pivot.values
+    assert read_csv(tmp_path / "pivot.csv")[1] == ["0.1", "91", ""]  # columns 8, 16
     assert "mean" in (tmp_path / "summary.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def seeds_sweep(tmp_path: Path) -> Path:
+    """The seeds study's shape: seed=42 three times, seed=null three times (one failed)."""
+    sweep = tmp_path / "seeds"
+    write_multirun_yaml(sweep, ["+experiment=seeds", "epochs=2"], hydra=["hydra/launcher=joblib"],
+                        params={"seed": "42,42,42,null,null,null"})
+    jobs = [("42", 42, 90.0), ("42", 42, 92.0), ("42", 42, 94.0),
+            ("null", 7, 80.0), ("null", 8, 82.0), ("null", 9, None)]
+    for job, (seed, used, acc) in enumerate(jobs):
+        metrics = ({"best_val_acc": acc, "test_acc": acc - 1, "seed": used} if acc is not None else
+                   {"status": "failed", "error": "boom", "seed": used})
+        write_job(sweep, job, ["+experiment=seeds", "epochs=2", f"seed={seed}"], metrics, (acc or 0.0,))
+    return sweep
+
+
+def test_repeated_configurations_are_aggregated_and_seeds_are_the_ones_used(seeds_sweep: Path) -> None:
+    summary = summarize_sweep(seeds_sweep)
+
+    assert read_csv(seeds_sweep / "groups.csv") == [
+        ["seed", "runs", "n", "best_val_acc_mean", "best_val_acc_std", "test_acc_mean", "test_acc_std"],
+        ["42", "3", "3", "92", "2", "91", "2"],
+        ["null", "3", "2", "81", "1.414214", "80", "1.414214"],
+    ]
+    rows = csv_rows_by_job(seeds_sweep / "summary.csv")
+    assert [rows[str(j)]["seed"] for j in range(6)] == ["42", "42", "42", "7", "8", "9"]
+    assert "seed" not in summary.swept[1:]  # only one swept parameter: no pivot
+    md = (seeds_sweep / "summary.md").read_text(encoding="utf-8")
+    assert "| null | 3 | 2 | 81.00% | ±1.41 | 80.00% | ±1.41 |" in md
+    assert "| 3 | 7 | completed | 80.00% |" in md  # job 3: seed=null drew 7
+    assert "seed  runs  n  best_val_acc_mean" in format_table(summary)
+
+
+def test_summary_md_opens_with_the_command_and_the_shared_overrides(seeds_sweep: Path) -> None:
+    summarize_sweep(seeds_sweep)
+
+    md = (seeds_sweep / "summary.md").read_text(encoding="utf-8")
+    lines = md.splitlines()
+    assert lines[2:5] == ["```bash",
+                          "python -m mnist_hydra.run --multirun +experiment=seeds epochs=2 hydra/launcher=joblib",
+                          "```"]
+    assert "Every run: `experiment=seeds` `epochs=2`" in md
+    record = json.loads((seeds_sweep / "summary.json").read_text())
+    assert record["command"] == lines[3]
+    assert record["shared_overrides"] == {"experiment": "seeds", "epochs": "2"}
+    assert record["unfinished_jobs"] == [5]
+
+
+def csv_rows_by_job(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return {row["job"]: row for row in csv.DictReader(f)}
 
 
 def test_one_param_sweep_has_no_pivot(lr_sweep: Path) -> None:
     summary = summarize_sweep(lr_sweep)
 
     assert summary.swept == ["lr"]  # epochs and seed are the same in every job
-    assert summary.pivot is None
-    assert not (lr_sweep / "pivot.csv").exists()
+    assert summary.pivot is None and summary.groups == []
+    assert not (lr_sweep / "pivot.csv").exists() and not (lr_sweep / "groups.csv").exists()
     assert [r[:2] for r in read_csv(lr_sweep / "summary.csv")] == [
         ["job", "lr"], ["1", "0.01"], ["2", "0.001"], ["0", "0.1"]]
     md = (lr_sweep / "summary.md").read_text(encoding="utf-8")
     assert "Best: lr=0.01 — 98.00% val, 97.00% test (job 1)" in md
     assert "Optuna best (optuna): lr=0.01 — value 98.0" in md
-    assert not sweep_failed(summary)
+    assert not summary.unfinished
     assert_png(lr_sweep / "summary.png")  # bar chart
     assert_png(lr_sweep / "curves.png")
 
@@ -177,34 +243,186 @@ def test_format_table(grid_sweep: Path) -> None:
 
     lines = text.splitlines()
     assert lines[0].startswith(f"Sweep {grid_sweep}: 6 runs (")
-    assert lines[2].split() == ["job", "lr", "batch_size", "status", "best_val_acc", "test_acc",
-                                "params", "train_time_s", "convergence_epoch", "error"]
-    assert lines[4].split()[:5] == ["3", "0.001", "8", "completed", "97.00%"]
+    assert lines[2].split() == ["job", "lr", "batch_size", "seed", "status", "best_val_acc",
+                                "test_acc", "params", "train_time_s", "convergence_epoch", "error"]
+    assert lines[4].split()[:6] == ["3", "0.001", "8", "42", "completed", "97.00%"]
     assert "0.01             95.00%  diverged  failed" in text
     assert "Best: lr=0.001, batch_size=8 — 97.00% val, 96.40% test (job 3)" in text
 
 
-def test_cli_exit_codes(grid_sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main([str(grid_sweep)]) == 0
+# ---------------------------------------------------------------------------- winner's test
+
+
+@pytest.fixture
+def fake_evaluate(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """mnist_hydra.evaluate.evaluate_checkpoint replaced by a recorder returning 88.5%."""
+    import types
+
+    calls: list[Path] = []
+
+    def evaluate_checkpoint(ckpt_path: Path, split: str = "test") -> dict:
+        calls.append(Path(ckpt_path))
+        return {"accuracy": 88.5, "loss": 0.4, "split": split, "images": 1000}
+
+    module = types.ModuleType("mnist_hydra.evaluate")
+    module.evaluate_checkpoint = evaluate_checkpoint
+    monkeypatch.setitem(sys.modules, "mnist_hydra.evaluate", module)
+    return calls
+
+
+@pytest.fixture
+def untested_sweep(tmp_path: Path) -> Path:
+    """Runs with test=false: test_acc null, best.pt present."""
+    for job, (lr, acc) in enumerate([("0.1", 91.0), ("0.01", 95.0)]):
+        write_job(tmp_path, job, [f"lr={lr}", "test=false"], {"best_val_acc": acc, "test": False})
+        (tmp_path / str(job) / "best.pt").write_bytes(b"weights %d" % job)
+    return tmp_path
+
+
+def test_winner_that_skipped_the_test_set_is_tested_once(untested_sweep: Path, fake_evaluate: list[Path]) -> None:
+    summary = summarize_sweep(untested_sweep)
+
+    assert fake_evaluate == [untested_sweep / "1" / "best.pt"]  # the validation winner only
+    winner = json.loads((untested_sweep / "summary.json").read_text())["winner"]
+    assert winner["job"] == 1 and winner["best_val_acc"] == 95.0
+    assert winner["test_acc"] == 88.5 and winner["test_images"] == 1000
+    assert winner["test_acc_source"] == "selected on validation, tested once"
+    assert winner["overrides"] == {"lr": "0.01", "test": "false"}
+    line = "Best: lr=0.01 — 95.00% val, 88.50% test (job 1; selected on validation, tested once on 1000 images)"
+    assert line in format_table(summary)
+    assert line in (untested_sweep / "summary.md").read_text(encoding="utf-8")
+
+    summarize_sweep(untested_sweep)  # again: summary.json has the result for this best.pt
+    assert len(fake_evaluate) == 1
+    assert json.loads((untested_sweep / "summary.json").read_text())["winner"]["test_acc"] == 88.5
+
+    (untested_sweep / "1" / "best.pt").write_bytes(b"retrained weights")  # a new checkpoint
+    summarize_sweep(untested_sweep)
+    assert len(fake_evaluate) == 2
+
+
+def test_winner_with_its_own_test_accuracy_is_not_evaluated(grid_sweep: Path, fake_evaluate: list[Path]) -> None:
+    summarize_sweep(grid_sweep)
+
+    assert fake_evaluate == []
+    winner = json.loads((grid_sweep / "summary.json").read_text())["winner"]
+    assert (winner["job"], winner["test_acc"], winner["test_acc_source"]) == (3, 96.4, "run")
+
+
+def test_winner_without_a_checkpoint_says_so(untested_sweep: Path, fake_evaluate: list[Path]) -> None:
+    (untested_sweep / "1" / "best.pt").unlink()
+
+    summary = summarize_sweep(untested_sweep)
+
+    assert fake_evaluate == []
+    assert "no test accuracy: no best.pt in job 1" in format_table(summary)
+    winner = json.loads((untested_sweep / "summary.json").read_text())["winner"]
+    assert (winner["test_acc"], winner["test_acc_source"]) == (None, "unavailable")
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def test_cli_exit_codes(grid_sweep: Path, lr_sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main([str(lr_sweep)]) == 0
+    assert main([str(grid_sweep)]) == 1  # a failed and a missing run
     assert "Best: lr=0.001" in capsys.readouterr().out
 
     missing, empty = tmp_path / "nope", tmp_path / "empty"
     empty.mkdir()
-    assert main([str(missing), str(empty)]) == 2
+    assert main([str(missing), str(empty), str(lr_sweep)]) == 2
     err = capsys.readouterr().err
     assert f"{missing}: no such directory" in err
     assert f"{empty}: no job folders" in err
 
 
-def test_cli_module_runs(grid_sweep: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mnist_hydra.summarize", str(tmp_path / "nope"), str(grid_sweep)],
-        capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=60)
+def test_cli_help_documents_the_exit_status(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "exit status:" in out and "1  some run failed" in out
 
-    assert result.returncode == 2
-    assert "no such directory" in result.stderr
-    assert (grid_sweep / "summary.md").exists()  # the good folder is still summarized
-    assert "Best: lr=0.001" in result.stdout
+
+def test_cli_on_a_read_only_folder_prints_the_table_warns_and_goes_on(
+        grid_sweep: Path, lr_sweep: Path, capsys: pytest.CaptureFixture) -> None:
+    grid_sweep.chmod(0o555)  # root ignores the bits; the summary checks them itself
+    try:
+        status = main([str(grid_sweep), str(lr_sweep)])
+    finally:
+        grid_sweep.chmod(0o755)
+
+    out, err = capsys.readouterr()
+    assert status == 1  # grid_sweep's failed run
+    assert f"warning: summary files not written: {grid_sweep} is marked read-only" in err
+    assert "Best: lr=0.001, batch_size=8" in out and "Best: lr=0.01" in out
+    assert not (grid_sweep / "summary.csv").exists() and not (grid_sweep / "summary.md").exists()
+    assert (lr_sweep / "summary.md").exists()  # the next folder is summarized
+
+
+def test_cli_warns_when_a_write_fails(lr_sweep: Path, capsys: pytest.CaptureFixture) -> None:
+    (lr_sweep / "summary.md").mkdir()  # a folder in the way: writing the file fails
+
+    assert main([str(lr_sweep)]) == 0
+
+    out, err = capsys.readouterr()
+    assert "Best: lr=0.01" in out
+    assert "warning: summary files not written:" in err and "summary.md" in err
+
+
+def test_cli_module_runs(grid_sweep: Path, tmp_path: Path) -> None:
+    for module in ["mnist_hydra.summarize", "mnist_hydra.sweep"]:
+        result = subprocess.run(
+            [sys.executable, "-m", module, str(tmp_path / "nope"), str(grid_sweep)],
+            capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=60)
+
+        assert result.returncode == 2, module
+        assert "no such directory" in result.stderr
+        assert (grid_sweep / "summary.md").exists()  # the good folder is still summarized
+        assert "Best: lr=0.001" in result.stdout
+
+
+# ---------------------------------------------------------------------------- plots
+
+
+@pytest.fixture
+def wide_sweep(tmp_path: Path) -> Path:
+    """20 runs over 4 swept parameters, accuracies near 100% (where labels hit the title)."""
+    for job in range(20):
+        overrides = [f"lr={[0.001, 0.01][job % 2]}", f"batch_size={[8, 16, 32, 64, 128][job // 4]}",
+                     f"optimizer={['adam', 'sgd'][job // 2 % 2]}", f"weight_decay={[0, 1e-5][job // 10]}"]
+        acc = 90.0 + job * 0.4
+        write_job(tmp_path, job, overrides, {"best_val_acc": acc}, (acc - 3, acc - 1, acc))
+    return tmp_path
+
+
+def test_plots_stay_readable_at_20_runs_and_4_parameters(wide_sweep: Path) -> None:
+    from mnist_hydra.sweep.plots import plot_bars, plot_curves, plot_heatmap
+    from mnist_hydra.sweep.tables import build_pivot, build_summary
+
+    summary = build_summary(wide_sweep)
+    assert len(summary.swept) == 4
+
+    curves = plot_curves(summary, wide_sweep / "curves.png").axes[0]
+    styles = {(line.get_color(), line.get_linestyle()) for line in curves.get_lines()}
+    assert len(curves.get_lines()) == 20 and len(styles) == 20  # no two curves look alike
+
+    bars = plot_bars(summary, wide_sweep / "summary.png").axes[0]
+    top = max(r.metrics["best_val_acc"] for r in summary.runs)
+    labels = [t for t in bars.texts if t.get_text().endswith("%")]
+    assert len(labels) == 20 and all(t.get_rotation() == 90 for t in labels)
+    assert bars.get_ylim()[1] >= top * 1.2  # headroom: vertical labels end below the title
+    assert bars.get_xticklabels()[0].get_text() == "0.001 / 8 / adam / 0"
+    assert bars.get_xlabel() == "lr / batch_size / optimizer / weight_decay"
+
+    heatmap = plot_heatmap(build_pivot(summary.runs, "lr", "batch_size"), wide_sweep / "heat.png")
+    colorbar = heatmap.axes[1]
+    assert colorbar.get_ylabel() == "best validation accuracy (%)"
+    assert colorbar.yaxis.get_major_formatter()(95.0, 0) == "95.0%"
+    for name in ["curves.png", "summary.png", "heat.png"]:
+        assert_png(wide_sweep / name)
+
+
+# ---------------------------------------------------------------------------- callback
 
 
 def test_callback_writes_prints_and_exits_1_on_a_failed_run(grid_sweep: Path, capsys: pytest.CaptureFixture) -> None:
@@ -214,7 +432,7 @@ def test_callback_writes_prints_and_exits_1_on_a_failed_run(grid_sweep: Path, ca
         SweepSummaryCallback().on_multirun_end(config=config)
     assert exit_info.value.code == 1
 
-    for name in ["summary.csv", "summary.md", "pivot.csv", "summary.png", "curves.png"]:
+    for name in ["summary.csv", "summary.md", "summary.json", "pivot.csv", "summary.png", "curves.png"]:
         assert (grid_sweep / name).exists()
     assert "Best: lr=0.001, batch_size=8" in capsys.readouterr().out
 

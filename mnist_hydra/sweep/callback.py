@@ -1,0 +1,145 @@
+"""Hydra callbacks of a sweep, registered in conf/config.yaml under `hydra.callbacks`.
+
+Hydra imports this module in every job process (joblib workers and SLURM jobs too), so it
+imports nothing heavy at module level: the summary and its matplotlib load at the end.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from mnist_hydra.sweep.read import (
+    METRICS_JSON, MULTIRUN_YAML, job_dirs, read_run, read_sweep_config, sweep_plan,
+)
+
+log = logging.getLogger(__name__)
+RESULT_CHARS = 60
+
+
+class SweepSummaryCallback(Callback):
+    """Writes the summary files into the sweep folder, prints the table, and ends the
+    process with status 1 when any run failed or left no result.
+
+    Failing jobs are recorded instead of raised (so every job runs and this callback
+    fires at all); the exit status is how a script or CI still learns about them.
+    """
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from mnist_hydra.sweep import format_table, summarize_sweep
+
+        try:
+            summary = summarize_sweep(Path(str(config.hydra.sweep.dir)))
+            print(format_table(summary), flush=True)
+        except Exception:
+            # A summary problem must not turn a finished sweep into a Hydra error.
+            log.exception("Could not summarize the sweep")
+            return
+        if summary.write_error:
+            log.warning("Summary files not written: %s", summary.write_error)
+        if summary.unfinished:
+            jobs = ", ".join(f"{run.job} ({run.status})" for run in summary.unfinished)
+            log.error("%d run(s) without a result: job(s) %s; see their folders",
+                      len(summary.unfinished), jobs)
+            # SystemExit passes through Hydra's callback wrapper (it catches Exception only).
+            raise SystemExit(1)
+
+
+def format_duration(seconds: float) -> str:
+    """`42s`, `3m05s`, `2h07m`."""
+    seconds = int(round(max(seconds, 0.0)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def finished_rank(sweep_dir: Path, job_dir: Path) -> int:
+    """k of `[k/N]`: how many jobs had finished when this one did.
+
+    Jobs run in separate processes, so the count comes from the sweep folder: the job
+    folders holding a metrics.json written no later than this job's. Ordering by mtime
+    gives concurrent jobs distinct numbers and counts jobs a resumed sweep skips in turn.
+    """
+    stamps = {}
+    for directory in job_dirs(sweep_dir):
+        try:
+            stamps[directory.resolve()] = (directory / METRICS_JSON).stat().st_mtime_ns
+        except OSError:
+            continue  # still running, or killed
+    own = stamps.get(job_dir.resolve())
+    if own is None:  # this job wrote no metrics.json: it ended after every recorded one
+        return len(stamps) + 1
+    return sum(1 for stamp in stamps.values() if stamp <= own)
+
+
+def sweep_start(sweep_dir: Path) -> Optional[float]:
+    """When the sweep (or its latest resume) started: the basic sweeper writes multirun.yaml
+    before launching; other sweepers (Optuna) do not, so the first job folder stands in."""
+    candidates = [sweep_dir / MULTIRUN_YAML] + [d / ".hydra" for d in job_dirs(sweep_dir)]
+    for path in candidates:
+        try:
+            return path.stat().st_mtime
+        except OSError:
+            continue
+    return None
+
+
+def _result(job_dir: Path, job_return: JobReturn) -> str:
+    if job_return.status == JobStatus.FAILED:  # raised instead of recording the failure
+        return f"failed: {job_return._return_value}"[:RESULT_CHARS]
+    run = read_run(job_dir)
+    acc = run.metrics.get("best_val_acc")
+    text = run.status + ("" if acc is None else f" {acc:.2f}% val")
+    return (text + (f": {' '.join(run.error.split())}" if run.error else ""))[:RESULT_CHARS]
+
+
+def progress_line(config: DictConfig, job_return: JobReturn, job_seconds: Optional[float]) -> str:
+    """`[k/N] job J  <swept overrides>  <result>  <time>  ETA <time left>`."""
+    hydra = config.hydra
+    sweep_dir, job_dir = Path(str(hydra.sweep.dir)), Path(str(hydra.runtime.output_dir))
+    # multirun.yaml holds the sweep's own overrides; without it (Optuna) the job's config
+    # still has the sweeper's n_trials.
+    sweep_cfg = read_sweep_config(sweep_dir) or {
+        "sweeper": OmegaConf.to_container(hydra.sweeper, resolve=False)}
+    plan = sweep_plan(sweep_cfg)
+    overrides = [str(o) for o in job_return.overrides or []]
+    shown = [o for o in overrides if o.split("=", 1)[0].lstrip("+") in plan.swept] or overrides
+    k = finished_rank(sweep_dir, job_dir)
+    total = "?" if plan.size is None else str(plan.size)
+    parts = [f"[{k}/{total}] job {hydra.job.num}", " ".join(shown), _result(job_dir, job_return)]
+    if job_seconds is not None:
+        parts.append(format_duration(job_seconds))
+    start = sweep_start(sweep_dir)
+    if plan.size is not None and start is not None and k < plan.size:
+        parts.append(f"ETA {format_duration((time.time() - start) / k * (plan.size - k))}")
+    elif plan.size is not None and k >= plan.size:
+        parts.append("last job")
+    return "  ".join(parts)
+
+
+class JobProgressCallback(Callback):
+    """One line per finished job of a multirun, on stdout: readable where several parallel
+    jobs' progress bars would overwrite each other. Runs in the job's own process."""
+
+    def __init__(self) -> None:
+        self._started: Optional[float] = None
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._started = time.monotonic()
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if OmegaConf.select(config, "hydra.mode") != RunMode.MULTIRUN:
+            return
+        elapsed = None if self._started is None else time.monotonic() - self._started
+        try:
+            print(progress_line(config, job_return, elapsed), flush=True)
+        except Exception:  # a progress line must never fail a job
+            log.debug("No progress line", exc_info=True)

@@ -1,0 +1,211 @@
+"""Reading a sweep folder: its job folders (0/, 1/, ...) and the sweep's own config.
+
+Kept free of matplotlib, numpy and torch: the per-job progress callback imports this
+module in every job process.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+METRIC_COLUMNS = ["best_val_acc", "test_acc", "params", "train_time_s", "convergence_epoch"]
+METRICS_JSON = "metrics.json"
+MULTIRUN_YAML = "multirun.yaml"
+# Runs that did not produce a result: the sweep's exit status is 1 when any run ends so.
+# `missing` is a job killed without warning (no metrics.json), e.g. by SLURM.
+UNFINISHED = ("failed", "missing", "unreadable")
+
+
+class SweepError(ValueError):
+    """The folder is not a sweep that can be summarized (absent, or without job folders)."""
+
+
+@dataclass
+class Run:
+    """One job of the sweep, as read from its folder."""
+
+    job: int
+    job_dir: Path
+    overrides: dict[str, str]  # every task override, names without leading "+"
+    status: str  # completed | diverged | failed | missing | unreadable
+    error: Optional[str] = None
+    metrics: dict[str, Optional[float]] = field(default_factory=dict)  # METRIC_COLUMNS
+    seed: Optional[int] = None  # the seed the run used (drawn when `seed=null`)
+    tested: Optional[bool] = None  # metrics.json "test": False when the run skipped the test set
+
+
+def parse_overrides(items: list[Any]) -> dict[str, str]:
+    """`["+experiment=x", "lr=0.1"]` -> `{"experiment": "x", "lr": "0.1"}`."""
+    parsed = {}
+    for item in items:
+        key, _, value = str(item).partition("=")
+        parsed[key.strip().lstrip("+")] = value.strip()
+    return parsed
+
+
+def _read_overrides(job_dir: Path, metrics: dict[str, Any]) -> dict[str, str]:
+    """The job's overrides from .hydra/overrides.yaml, else from metrics.json."""
+    try:
+        items = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        items = None
+    if not isinstance(items, list):
+        items = metrics.get("overrides") or []
+    return parse_overrides(items)
+
+
+def _number(value: Any) -> Optional[float]:
+    """A finite number, or None for null, text or NaN (which sort and plot as no value)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def read_metrics(job_dir: Path) -> dict[str, Any]:
+    """The job's metrics.json as a dict; raises OSError or ValueError when absent or bad."""
+    data = json.loads((job_dir / METRICS_JSON).read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def read_run(job_dir: Path) -> Run:
+    """Read one job folder; never raises for a bad or absent metrics.json."""
+    job = int(job_dir.name)
+    if not (job_dir / METRICS_JSON).exists():
+        return Run(job, job_dir, _read_overrides(job_dir, {}), "missing")
+    try:
+        data = read_metrics(job_dir)
+    except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        return Run(job, job_dir, _read_overrides(job_dir, {}), "unreadable",
+                   error=f"{METRICS_JSON}: {exc}")
+    seed = data.get("seed")
+    return Run(
+        job=job,
+        job_dir=job_dir,
+        overrides=_read_overrides(job_dir, data),
+        status=str(data.get("status") or "unknown"),
+        error=data.get("error") or None,
+        metrics={name: _number(data.get(name)) for name in METRIC_COLUMNS},
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        tested=data["test"] if isinstance(data.get("test"), bool) else None,
+    )
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """Numbered job folders, in numeric order (Hydra names them 0, 1, ..., 10, ...)."""
+    dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    return sorted(dirs, key=lambda p: int(p.name))
+
+
+def read_runs(sweep_dir: Path) -> list[Run]:
+    """Every job of the sweep in job order; SweepError when the folder is not a sweep."""
+    if not sweep_dir.is_dir():
+        raise SweepError(f"{sweep_dir}: no such directory")
+    dirs = job_dirs(sweep_dir)
+    if not dirs:
+        raise SweepError(f"{sweep_dir}: no job folders (0/, 1/, ...); is this a Hydra sweep dir?")
+    return [read_run(d) for d in dirs]
+
+
+def _read_yaml(path: Path) -> Optional[dict[str, Any]]:
+    """A YAML mapping, or None when absent or unreadable (logged: the summary goes on)."""
+    if not path.exists():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        log.warning("Cannot read %s: %s", path, exc)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_optuna(sweep_dir: Path) -> Optional[dict[str, Any]]:
+    """Optuna's optimization_results.yaml, if the sweep was an Optuna search."""
+    return _read_yaml(sweep_dir / "optimization_results.yaml")
+
+
+def read_sweep_config(sweep_dir: Path) -> Optional[dict[str, Any]]:
+    """The `hydra` node of multirun.yaml (written by the basic sweeper when it starts).
+
+    Read as plain YAML: the fields used here hold no interpolations, and OmegaConf would
+    try to resolve `${now:...}` and the like.
+    """
+    data = _read_yaml(sweep_dir / MULTIRUN_YAML)
+    hydra = data.get("hydra") if data else None
+    return hydra if isinstance(hydra, dict) else None
+
+
+def task_overrides(hydra_cfg: dict[str, Any]) -> list[str]:
+    """The sweep's command-line task overrides (`lr=0.1,0.01`), as typed."""
+    items = (hydra_cfg.get("overrides") or {}).get("task") or []
+    return [str(item) for item in items]
+
+
+def hydra_overrides(hydra_cfg: dict[str, Any]) -> list[str]:
+    """Command-line overrides of Hydra itself (`hydra/launcher=joblib`), without the
+    `hydra.mode=MULTIRUN` that --multirun adds."""
+    items = (hydra_cfg.get("overrides") or {}).get("hydra") or []
+    return [str(item) for item in items if str(item) != "hydra.mode=MULTIRUN"]
+
+
+@dataclass
+class SweepPlan:
+    """What a sweep will run: its size and the parameters it varies (None: not known)."""
+
+    size: Optional[int]
+    swept: list[str]
+
+
+def sweep_plan(hydra_cfg: dict[str, Any]) -> SweepPlan:
+    """Size and swept keys from the sweeper's config and the sweep's task overrides.
+
+    The basic sweeper runs the product of every sweep override, with `hydra.sweeper.params`
+    (an experiment's search space) overridden by the command line key by key; Hydra's own
+    parser and BasicSweeper.split_arguments do exactly that here. Optuna runs n_trials.
+    """
+    sweeper = hydra_cfg.get("sweeper") or {}
+    params = sweeper.get("params") or {}
+    if isinstance(sweeper.get("n_trials"), int):  # Optuna: its params are a search space
+        return SweepPlan(sweeper["n_trials"], [str(k).lstrip("+") for k in params])
+    # Imported here: only the progress line and the summary's header need the parser.
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    arguments = [f"{k}={v}" for k, v in params.items()] + task_overrides(hydra_cfg)
+    try:
+        overrides = OverridesParser.create().parse_overrides(arguments)
+        batches = BasicSweeper.split_arguments(overrides, None)
+    except Exception as exc:  # glob sweeps need a config loader; an odd sweeper; a parse error
+        log.debug("Cannot size the sweep from %s: %s", arguments, exc)
+        return SweepPlan(None, [])
+    last = {o.get_key_element(): o for o in overrides}  # a later override of a key wins
+    swept = [key.lstrip("+") for key, o in last.items() if o.is_sweep_override()]
+    return SweepPlan(len(batches[0]), swept)
+
+
+def read_val_curve(job_dir: Path) -> tuple[list[float], list[float]]:
+    """(epochs, val_acc) from metrics.csv; empty when absent, skipping unparsable rows."""
+    path = job_dir / "metrics.csv"
+    if not path.exists():
+        return [], []
+    epochs, accs = [], []
+    with path.open(newline="") as f:
+        for i, row in enumerate(csv.DictReader(f)):
+            try:
+                acc = float(row["val_acc"])
+                epoch = float(row.get("epoch") or i + 1)
+            except (KeyError, TypeError, ValueError):
+                continue
+            epochs.append(epoch)
+            accs.append(acc)
+    return epochs, accs

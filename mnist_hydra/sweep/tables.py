@@ -1,0 +1,422 @@
+"""Analysis of a read sweep (ranking, pivot, repeated configurations) and its tables:
+terminal text, summary.md, summary.csv, pivot.csv, groups.csv and summary.json."""
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from mnist_hydra.sweep.read import (
+    METRIC_COLUMNS, UNFINISHED, Run, hydra_overrides, read_optuna, read_runs, read_sweep_config,
+    task_overrides,
+)
+from mnist_hydra.sweep.winner import EVALUATED, UNAVAILABLE, WinnerTest, winner_record
+
+NO_VALUE = "—"
+MD_ERROR_CHARS = 80
+TERMINAL_ERROR_CHARS = 60
+APP_COMMAND = "python -m mnist_hydra.run --multirun"
+
+
+@dataclass
+class Pivot:
+    """Mean best_val_acc of the completed runs by (row value, column value) of the two
+    swept parameters; a cell without one keeps the status of its first run."""
+
+    row_param: str
+    col_param: str
+    row_values: list[str]
+    col_values: list[str]
+    values: dict[tuple[str, str], float]  # cells with a mean
+    statuses: dict[tuple[str, str], str]  # the other cells that hold a run
+    repeated: bool  # some cell averages several runs
+
+
+@dataclass
+class Stat:
+    """Mean and sample standard deviation of a metric over n runs (std None below 2)."""
+
+    mean: Optional[float]
+    std: Optional[float]
+    n: int
+
+    @classmethod
+    def of(cls, values: list[float]) -> "Stat":
+        return cls(statistics.fmean(values) if values else None,
+                   statistics.stdev(values) if len(values) > 1 else None, len(values))
+
+
+@dataclass
+class Group:
+    """Runs of one configuration (identical swept values), e.g. seed=42 run three times."""
+
+    values: dict[str, str]  # swept parameter -> override value, as typed (seed=null stays null)
+    runs: list[Run]
+    best_val_acc: Stat  # over its completed runs
+    test_acc: Stat
+
+
+@dataclass
+class Summary:
+    sweep_dir: Path
+    runs: list[Run]  # job order
+    rows: list[Run]  # best first
+    swept: list[str]
+    shared: dict[str, str]  # overrides every run had, with the same value
+    command: Optional[str]  # the command that made the sweep, from multirun.yaml
+    best: Optional[Run]
+    pivot: Optional[Pivot]
+    groups: list[Group]  # empty unless some configuration ran more than once
+    optuna: Optional[dict[str, Any]] = None  # optimization_results.yaml, if present
+    best_test: Optional[WinnerTest] = None  # set by summarize_sweep
+    files: list[Path] = field(default_factory=list)  # written into sweep_dir
+    write_error: Optional[str] = None  # why the files could not be written
+
+    @property
+    def unfinished(self) -> list[Run]:
+        """Runs without a result (failed, killed, unreadable): the sweep's status is 1."""
+        return [run for run in self.runs if run.status in UNFINISHED]
+
+
+# ---------------------------------------------------------------------------- analysis
+
+
+def swept_params(runs: list[Run]) -> list[str]:
+    """Override names whose value differs between jobs, in order of first appearance."""
+    names = list(dict.fromkeys(name for run in runs for name in run.overrides))
+    return [name for name in names if len({run.overrides.get(name) for run in runs}) > 1]
+
+
+def shared_overrides(runs: list[Run]) -> dict[str, str]:
+    """Overrides that every run had, with one value."""
+    first = runs[0].overrides
+    return {k: v for k, v in first.items() if all(r.overrides.get(k) == v for r in runs)}
+
+
+def sweep_command(hydra_cfg: Optional[dict[str, Any]]) -> Optional[str]:
+    """The app's command line that makes this sweep again (Hydra overrides included)."""
+    if hydra_cfg is None:
+        return None
+    args = task_overrides(hydra_cfg) + hydra_overrides(hydra_cfg)
+    return " ".join([APP_COMMAND, *map(shlex.quote, args)])
+
+
+def is_best_candidate(run: Run) -> bool:
+    return run.status == "completed" and run.metrics.get("best_val_acc") is not None
+
+
+def _sort_key(run: Run) -> tuple[int, float, int]:
+    """Completed runs by accuracy, then runs with a partial accuracy (diverged), then the rest."""
+    acc = run.metrics.get("best_val_acc")
+    rank = 0 if is_best_candidate(run) else 1 if acc is not None else 2
+    return rank, -(acc if acc is not None else 0.0), run.job
+
+
+def value_of(run: Run, name: str) -> str:
+    return run.overrides.get(name, "unset")
+
+
+def run_label(run: Run, swept: list[str]) -> str:
+    """`lr=0.001, batch_size=8`, or `job 3` when nothing was swept."""
+    if not swept:
+        return f"job {run.job}"
+    return ", ".join(f"{name}={value_of(run, name)}" for name in swept)
+
+
+def _ordered_values(values: list[str]) -> list[str]:
+    """Distinct values, numerically sorted when all are numbers, else in first-seen order."""
+    distinct = list(dict.fromkeys(values))
+    try:
+        return sorted(distinct, key=float)
+    except ValueError:
+        return distinct
+
+
+def _completed_values(runs: list[Run], metric: str) -> list[float]:
+    return [r.metrics[metric] for r in runs if is_best_candidate(r) and r.metrics.get(metric) is not None]
+
+
+def build_pivot(runs: list[Run], row_param: str, col_param: str) -> Pivot:
+    row_values = _ordered_values([value_of(r, row_param) for r in runs])
+    col_values = _ordered_values([value_of(r, col_param) for r in runs])
+    values, statuses, repeated = {}, {}, False
+    for rv in row_values:
+        for cv in col_values:
+            cell = [r for r in runs if value_of(r, row_param) == rv and value_of(r, col_param) == cv]
+            repeated = repeated or len(cell) > 1
+            accs = _completed_values(cell, "best_val_acc")
+            if accs:
+                values[rv, cv] = statistics.fmean(accs)
+            elif cell and cell[0].status != "missing":
+                statuses[rv, cv] = cell[0].status
+    return Pivot(row_param, col_param, row_values, col_values, values, statuses, repeated)
+
+
+def build_groups(runs: list[Run], swept: list[str]) -> list[Group]:
+    """One group per distinct configuration, in job order; [] when none repeats."""
+    by_key: dict[tuple[str, ...], list[Run]] = {}
+    for run in runs:
+        by_key.setdefault(tuple(value_of(run, p) for p in swept), []).append(run)
+    if all(len(group) == 1 for group in by_key.values()):
+        return []
+    return [Group(dict(zip(swept, key)), group, Stat.of(_completed_values(group, "best_val_acc")),
+                  Stat.of(_completed_values(group, "test_acc")))
+            for key, group in by_key.items()]
+
+
+def build_summary(sweep_dir: Path) -> Summary:
+    """Read and analyse a sweep folder; writes nothing. SweepError when it is not a sweep."""
+    sweep_dir = Path(sweep_dir)
+    runs = read_runs(sweep_dir)
+    swept = swept_params(runs)
+    rows = sorted(runs, key=_sort_key)
+    return Summary(
+        sweep_dir=sweep_dir,
+        runs=runs,
+        rows=rows,
+        swept=swept,
+        shared=shared_overrides(runs),
+        command=sweep_command(read_sweep_config(sweep_dir)),
+        best=next((r for r in rows if is_best_candidate(r)), None),
+        pivot=build_pivot(runs, *swept) if len(swept) == 2 else None,
+        groups=build_groups(runs, swept),
+        optuna=read_optuna(sweep_dir),
+    )
+
+
+# ---------------------------------------------------------------------------- text
+
+
+def fmt_pct(value: Optional[float]) -> str:
+    return NO_VALUE if value is None else f"{value:.2f}%"
+
+
+def _fmt_int(value: Optional[float]) -> str:
+    return NO_VALUE if value is None else str(int(value))
+
+
+def seed_cell(run: Run) -> str:
+    """The seed the run used; the override (or nothing) for a run that never recorded one."""
+    return str(run.seed) if run.seed is not None else run.overrides.get("seed", NO_VALUE)
+
+
+def _run_params(summary: Summary) -> list[str]:
+    """Swept parameters shown per run: `seed` gets its own column with the seed used."""
+    return [p for p in summary.swept if p != "seed"]
+
+
+def _truncate(text: str, limit: int) -> str:
+    text = " ".join(text.split())  # tracebacks and multi-line messages on one line
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _run_table(summary: Summary, error_chars: int) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted rows; the error column only when some run has an error."""
+    with_errors = any(run.error for run in summary.rows)
+    params = _run_params(summary)
+    header = ["job", *params, "seed", "status", *METRIC_COLUMNS] + (["error"] if with_errors else [])
+    rows = []
+    for run in summary.rows:
+        m = run.metrics
+        row = [str(run.job), *(value_of(run, p) for p in params), seed_cell(run), run.status,
+               fmt_pct(m.get("best_val_acc")), fmt_pct(m.get("test_acc")), _fmt_int(m.get("params")),
+               NO_VALUE if m.get("train_time_s") is None else f"{m['train_time_s']:.1f}",
+               _fmt_int(m.get("convergence_epoch"))]
+        if with_errors:
+            row.append(_truncate(run.error, error_chars) if run.error else "")
+        rows.append(row)
+    return header, rows
+
+
+GROUP_STATS = ["runs", "n", "best_val_acc_mean", "best_val_acc_std", "test_acc_mean", "test_acc_std"]
+
+
+def _group_table(summary: Summary) -> tuple[list[str], list[list[str]]]:
+    def std(stat: Stat) -> str:
+        return NO_VALUE if stat.std is None else f"±{stat.std:.2f}"
+
+    rows = [[*g.values.values(), str(len(g.runs)), str(g.best_val_acc.n),
+             fmt_pct(g.best_val_acc.mean), std(g.best_val_acc), fmt_pct(g.test_acc.mean), std(g.test_acc)]
+            for g in summary.groups]
+    return [*summary.swept, *GROUP_STATS], rows
+
+
+def pivot_cell(pivot: Pivot, key: tuple[str, str]) -> str:
+    if key in pivot.values:
+        return fmt_pct(pivot.values[key])
+    return pivot.statuses.get(key, NO_VALUE)
+
+
+def _pivot_table(pivot: Pivot) -> tuple[list[str], list[list[str]]]:
+    header = [f"{pivot.row_param} \\ {pivot.col_param}", *pivot.col_values]
+    rows = [[rv, *(pivot_cell(pivot, (rv, cv)) for cv in pivot.col_values)] for rv in pivot.row_values]
+    return header, rows
+
+
+def best_line(summary: Summary) -> str:
+    """`Best: lr=0.001, batch_size=8 — 97.00% val, 96.40% test (job 3)`; a test accuracy
+    measured after the selection says so."""
+    best = summary.best
+    if best is None:
+        return "Best: none (no completed run with a validation accuracy)"
+    text = f"Best: {run_label(best, summary.swept)} {NO_VALUE} {fmt_pct(best.metrics['best_val_acc'])} val"
+    notes = [f"job {best.job}"] if summary.swept else []
+    test = summary.best_test
+    if test is not None and test.test_acc is not None:
+        text += f", {fmt_pct(test.test_acc)} test"
+        if test.source == EVALUATED:
+            notes.append(EVALUATED + (f" on {test.test_images} images" if test.test_images else ""))
+    elif test is not None and test.source == UNAVAILABLE and best.tested is False:
+        notes.append(f"no test accuracy: {test.note}")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def optuna_line(summary: Summary) -> Optional[str]:
+    """Optuna's own best, which may differ from the table's when its objective is another metric."""
+    data = summary.optuna
+    if not data or not isinstance(data.get("best_params"), dict):
+        return None
+    params = ", ".join(f"{k}={v}" for k, v in data["best_params"].items())
+    return f"Optuna best ({data.get('name', 'study')}): {params} {NO_VALUE} value {data.get('best_value')}"
+
+
+def status_counts(summary: Summary) -> dict[str, int]:
+    return dict(Counter(run.status for run in summary.runs))
+
+
+def _counts_text(summary: Summary) -> str:
+    return ", ".join(f"{n} {status}" for status, n in status_counts(summary).items())
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(header), line(["---"] * len(header)), *map(line, rows)])
+
+
+def _plain(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _overrides_text(overrides: dict[str, str]) -> str:
+    return " ".join(f"`{k}={v}`" for k, v in overrides.items()) or "none"
+
+
+def render_markdown(summary: Summary) -> str:
+    parts = [f"# Sweep summary: {summary.sweep_dir.name}"]
+    if summary.command:
+        parts.append(f"```bash\n{summary.command}\n```")
+    parts += [
+        f"Every run: {_overrides_text(summary.shared)}",
+        f"`{summary.sweep_dir}` {NO_VALUE} {len(summary.runs)} runs: {_counts_text(summary)}. "
+        f"Swept: {', '.join(summary.swept) or 'nothing'}.",
+        f"**{best_line(summary)}**",
+    ]
+    if (line := optuna_line(summary)) is not None:
+        parts.append(line)
+    parts += ["## Runs (best first)", _markdown(*_run_table(summary, MD_ERROR_CHARS))]
+    if "seed" in summary.swept or summary.groups:
+        parts.append("The seed column is the seed each run used (drawn when `seed=null`).")
+    if summary.groups:
+        parts += ["## Repeated configurations (mean and sample std of completed runs)",
+                  _markdown(*_group_table(summary))]
+    if summary.pivot is not None:
+        parts += [f"## best_val_acc by {summary.pivot.row_param} and {summary.pivot.col_param}",
+                  _markdown(*_pivot_table(summary.pivot))]
+        if summary.pivot.repeated:
+            parts.append("Cells with several runs show the mean of their completed runs.")
+    return "\n\n".join(parts) + "\n"
+
+
+def format_table(summary: Summary) -> str:
+    """The terminal text printed by the CLI and the Hydra callback."""
+    parts = [
+        f"Sweep {summary.sweep_dir}: {len(summary.runs)} runs ({_counts_text(summary)}); "
+        f"swept: {', '.join(summary.swept) or 'nothing'}",
+        _plain(*_run_table(summary, TERMINAL_ERROR_CHARS)),
+    ]
+    if summary.groups:
+        parts.append(_plain(*_group_table(summary)))
+    if summary.pivot is not None:
+        parts.append(_plain(*_pivot_table(summary.pivot)))
+    parts.append(best_line(summary))
+    if (line := optuna_line(summary)) is not None:
+        parts.append(line)
+    if summary.files:
+        parts.append(f"Wrote {', '.join(p.name for p in summary.files)} to {summary.sweep_dir}")
+    return "\n\n".join(parts)
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def _csv_number(value: Optional[float]) -> str:
+    """Plain numbers for spreadsheets and pandas; empty when there is no value."""
+    if value is None:
+        return ""
+    value = round(float(value), 6)  # means carry float noise (96.33333333333334)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def write_summary_csv(summary: Summary, path: Path) -> None:
+    """Raw numbers (empty when absent) and the full error message, best first."""
+    params = _run_params(summary)
+    _write_csv(path, ["job", *params, "seed", "status", *METRIC_COLUMNS, "error"], [
+        [run.job, *(value_of(run, p) for p in params), "" if run.seed is None else run.seed,
+         run.status, *(_csv_number(run.metrics.get(m)) for m in METRIC_COLUMNS), run.error or ""]
+        for run in summary.rows])
+
+
+def write_pivot_csv(pivot: Pivot, path: Path) -> None:
+    """Mean best_val_acc per cell as a number; empty for a cell without a completed run
+    (its status is in summary.csv: text would break numeric columns)."""
+    _write_csv(path, [f"{pivot.row_param} \\ {pivot.col_param}", *pivot.col_values],
+               [[rv, *(_csv_number(pivot.values.get((rv, cv))) for cv in pivot.col_values)]
+                for rv in pivot.row_values])
+
+
+def write_groups_csv(summary: Summary, path: Path) -> None:
+    """One row per configuration: run count, completed count, mean and std as numbers."""
+    _write_csv(path, [*summary.swept, *GROUP_STATS], [
+        [*g.values.values(), len(g.runs), g.best_val_acc.n,
+         *map(_csv_number, [g.best_val_acc.mean, g.best_val_acc.std, g.test_acc.mean, g.test_acc.std])]
+        for g in summary.groups])
+
+
+def summary_record(summary: Summary) -> dict[str, Any]:
+    """summary.json: the sweep at a glance, for scripts."""
+    winner = None
+    if summary.best is not None and summary.best_test is not None:
+        winner = winner_record(summary.best, summary.best_test)
+    return {
+        "sweep_dir": str(summary.sweep_dir),
+        "command": summary.command,
+        "swept": summary.swept,
+        "shared_overrides": summary.shared,
+        "runs": len(summary.runs),
+        "status_counts": status_counts(summary),
+        "unfinished_jobs": [run.job for run in summary.unfinished],
+        "winner": winner,
+    }
+
+
+def write_summary_json(summary: Summary, path: Path) -> None:
+    path.write_text(json.dumps(summary_record(summary), indent=2) + "\n", encoding="utf-8")
