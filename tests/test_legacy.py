@@ -402,11 +402,12 @@ def test_help_states_the_configs_defaults_and_options(capsys):
 
 def test_help_follows_the_config():
     """The help is written from whatever config it is given, not from copies."""
-    text = cli.make_parser(compose_config(["epochs=7", "model=baseline", "lr=0.5"],
-                                          return_hydra_config=True)).format_help()
+    text = cli.make_parser(compose_config(
+        ["epochs=7", "model=baseline", "lr=0.5", "hydra.run.dir=runs/${now:%H}"],
+        return_hydra_config=True)).format_help()
     text = " ".join(text.split())
     for expected in ("training epochs (app default: 7)", "learning rate(s) (app default: 0.5)",
-                     "stabilized (app default: baseline)"):
+                     "stabilized (app default: baseline)", "(app default: a folder under runs/,"):
         assert expected in text, expected
 
 

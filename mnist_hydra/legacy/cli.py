@@ -37,7 +37,7 @@ PATHS = ("data.root", "hydra.run.dir", "hydra.sweep.dir")  # folder names, quote
 # Order of the generated overrides: groups, the swept/scalar keys, the data keys, the output
 # folder.  Pass-through overrides (after `--`) come last, so they win.
 ORDER = (*GROUPS, "lr", "batch_size", "weight_decay", "seed", "epochs",
-         "data.root", "data.train_size", "data.val_size", *PATHS[1:])
+         "data.root", "data.train_size", "data.val_size", "hydra.run.dir", "hydra.sweep.dir")
 # The old tool's `--seed None`, and YAML's spellings of null.
 NULLS = ("none", "null", "~")
 
@@ -125,7 +125,7 @@ def _text(key: str, raw: Any, where: str) -> str:
 # ----------------------------------------------------------------------------- the parser
 def _app_default(defaults: DictConfig, key: str) -> str:
     """A key's (or config group's) value in the composed default config, for the help;
-    unresolved, so ``outputs/${now:%Y-%m-%d}/...`` reads as written."""
+    unresolved (resolving an output folder would create it)."""
     if key in GROUPS:
         return defaults.hydra.runtime.choices[key]
     value: Any = OmegaConf.to_container(defaults, resolve=False)
@@ -134,13 +134,20 @@ def _app_default(defaults: DictConfig, key: str) -> str:
     return "null" if value is None else str(value)
 
 
+def _top_folder(pattern: str) -> str:
+    """The fixed top folder of an output folder pattern: ``outputs/`` for
+    ``${mnist_hydra.unique_dir:outputs/${now:%Y-%m-%d}/...}``."""
+    return re.sub(r"^(\$\{[\w.]+:)+", "", pattern).split("/")[0] + "/"
+
+
 def make_parser(defaults: DictConfig) -> argparse.ArgumentParser:
     """The old tool's flags; ``defaults`` (the app's composed config) fills in the help."""
-    def value(key: str) -> str:
-        return _app_default(defaults, key).replace("%", "%%")  # argparse %-formats help texts
-
     def default(key: str) -> str:
-        return f"(app default: {value(key)})"
+        # argparse %-formats help texts.
+        return f"(app default: {_app_default(defaults, key)})".replace("%", "%%")
+
+    def top_folder(key: str) -> str:
+        return _top_folder(_app_default(defaults, key))
 
     def options(group: str) -> str:
         return ", ".join(group_options(group))
@@ -166,8 +173,8 @@ def make_parser(defaults: DictConfig) -> argparse.ArgumentParser:
     p.add_argument("--epochs", metavar="N", help=f"training epochs {default('epochs')}")
     p.add_argument("--logdir", metavar="DIR",
                    help="output folder: hydra.run.dir, or hydra.sweep.dir with --grid_search "
-                        f"(app default: {value('hydra.run.dir')}, or "
-                        f"{value('hydra.sweep.dir')} with --grid_search)")
+                        f"(app default: a folder under {top_folder('hydra.run.dir')}, or "
+                        f"under {top_folder('hydra.sweep.dir')} with --grid_search)")
     p.add_argument("--grid_search", action="store_true",
                    help="run every combination of the given values as a Hydra multirun "
                         "(default: off - only the first value of each flag is used)")
@@ -250,18 +257,20 @@ def _given(ns: argparse.Namespace, warnings: list[str]) -> tuple[dict[str, Given
 def _build(ns: argparse.Namespace, passthrough: list[str]) -> LegacyCommand:
     warnings: list[str] = []
     values, grids = _given(ns, warnings)
-    # key -> (override text, where); a sweep list replaces a single value of the same key.
-    single = {k: (_text(k, g.value, g.where), g.where) for k, g in values.items() if k not in grids}
-    swept = {k: [(_text(k, v, g.where), g.where) for v in g.value] for k, g in grids.items()}
+    # The same, as override text; a sweep list replaces a single value of the same key.
+    single = {k: Given(_text(k, g.value, g.where), g.where)
+              for k, g in values.items() if k not in grids}
+    swept = {k: [Given(_text(k, v, g.where), g.where) for v in g.value]
+             for k, g in grids.items()}
 
     # Compose once per position in the sweep lists, so that every swept value is checked.
     for i in range(max(map(len, swept.values()), default=1)):
-        labelled = {**single, **{k: vals[min(i, len(vals) - 1)] for k, vals in swept.items()}}
-        _check([(f"{k}={text}", where) for k, (text, where) in _ordered(labelled)]
+        at_i = {**single, **{k: vals[min(i, len(vals) - 1)] for k, vals in swept.items()}}
+        _check([(f"{k}={g.value}", g.where) for k, g in _ordered(at_i)]
                + [(text, "after --") for text in _composable(passthrough)])
 
-    texts = {**{k: text for k, (text, _) in single.items()},
-             **{k: ",".join(text for text, _ in vals) for k, vals in swept.items()}}
+    texts = {**{k: g.value for k, g in single.items()},
+             **{k: ",".join(g.value for g in vals) for k, vals in swept.items()}}
     overrides = [f"{key}={text}" for key, text in _ordered(texts)]
     return LegacyCommand(overrides=overrides + passthrough, multirun=ns.grid_search,
                          warnings=warnings, dry_run=ns.dry_run)

@@ -59,7 +59,11 @@ def _load(path: str) -> dict:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigFileError(f"--config: {path!r} is not valid YAML: {e}") from None
+        # One line: the problem and its place, not PyYAML's quoted excerpt.
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or e
+        raise ConfigFileError(f"--config: {path!r} is not valid YAML{at}: {problem}") from None
     if not isinstance(data, dict):
         got = "an empty file" if data is None else type(data).__name__
         raise ConfigFileError(f"--config: {path!r} must hold a mapping of sections "
