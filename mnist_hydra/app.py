@@ -16,7 +16,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
@@ -216,13 +216,17 @@ def run_metrics(result: FitResult, cfg: DictConfig, *, test_acc: float | None, p
     }
 
 
-def task_hparams(hydra_cfg: DictConfig) -> dict[str, Any]:
-    """The values a sweep compares runs by: every task override, and the group choices."""
-    values: dict[str, Any] = {group: str(choice) for group, choice in hydra_cfg.runtime.choices.items()
-                              if not group.startswith("hydra/") and choice is not None}
+def task_hparams(cfg: DictConfig, hydra_cfg: DictConfig) -> dict[str, Any]:
+    """The values a sweep compares runs by (TensorBoard's HParams tab): the main keys, the
+    group choices, and every other key the command line set."""
+    values: dict[str, Any] = {key: cfg[key] for key in ("lr", "batch_size", "weight_decay", "epochs", "precision")}
+    values.update({group: str(choice) for group, choice in hydra_cfg.runtime.choices.items()
+                   if not group.startswith("hydra/") and choice is not None})
     for override in hydra_cfg.overrides.task:
-        key, _, value = str(override).partition("=")
-        values[key.lstrip("+~")] = value
+        key = str(override).partition("=")[0].lstrip("+~")
+        value = OmegaConf.select(cfg, key, default=None)
+        if key not in values and not isinstance(value, DictConfig):
+            values[key] = value if isinstance(value, (bool, int, float, str)) else str(value)
     return values
 
 
@@ -261,7 +265,7 @@ def task(cfg: DictConfig) -> float:
     # Per-batch bars of parallel jobs would overwrite each other on one terminal line.
     bars = not multirun or "BasicLauncher" in hydra_cfg.launcher._target_
     try:
-        metrics = train(cfg, run_dir, parallel_jobs=jobs, hparams=task_hparams(hydra_cfg), progress=bars)
+        metrics = train(cfg, run_dir, parallel_jobs=jobs, hparams=task_hparams(cfg, hydra_cfg), progress=bars)
     except Exception as err:
         log.exception("run failed")
         write_metrics(run_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}", **identity})

@@ -5,6 +5,7 @@ out-of-list name fails when Hydra composes the config, before any work starts.
 Value ranges that a type cannot express are checked by `validate` right after.
 """
 import hashlib
+import math
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -183,12 +184,14 @@ def _schema_for(group: str, node: DictConfig) -> type:
 
 def check_keys(cfg: DictConfig) -> None:
     """Reject keys no schema has. Hydra lets `+key=value` add any key, even to a structured
-    config, and an ignored typo (`+data.trian_size=500`) silently trains on the defaults."""
-    app_keys = {key: cfg[key] for key in cfg if key != "hydra" and key not in GROUP_SCHEMAS}
+    config, and an ignored typo (`+data.trian_size=500`) silently trains on the defaults.
+    The nodes are merged as plain data: a typed node merged onto its own schema is not checked."""
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    app_keys = {key: value for key, value in plain.items() if key != "hydra" and key not in GROUP_SCHEMAS}
     try:
         OmegaConf.merge(OmegaConf.structured(RunConfig), app_keys)
         for group in GROUP_SCHEMAS:
-            OmegaConf.merge(OmegaConf.structured(_schema_for(group, cfg[group])), cfg[group])
+            OmegaConf.merge(OmegaConf.structured(_schema_for(group, cfg[group])), plain[group])
     except ConfigKeyError as err:
         raise ConfigError(f"invalid config: {err.msg.splitlines()[0]}") from None
 
@@ -198,8 +201,8 @@ def validate(cfg: DictConfig) -> None:
     allowed range."""
     check_keys(cfg)
     checks = [
-        ("lr", cfg.lr > 0, "must be > 0"),
-        ("weight_decay", cfg.weight_decay >= 0, "must be >= 0"),
+        ("lr", math.isfinite(cfg.lr) and cfg.lr > 0, "must be a finite number > 0"),
+        ("weight_decay", math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0, "must be a finite number >= 0"),
         ("batch_size", cfg.batch_size >= 1, "must be >= 1"),
         ("epochs", cfg.epochs >= 1, "must be >= 1"),
         ("eval_batch_size", cfg.eval_batch_size >= 1, "must be >= 1"),

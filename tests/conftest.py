@@ -5,22 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
-
-from mnist_hydra.config import CONFIG_DIR, register_configs
-
-register_configs()
+from mnist_hydra.config import compose_config  # noqa: F401 - the tests' way to build configs
 
 REPO = Path(__file__).resolve().parent.parent
 # Tiny, fast settings on the shipped sample: a real run in a few seconds.
 TINY = ["data=mnist_sample", "data.train_size=300", "data.val_size=100", "epochs=1",
         "optimizer=adam"]
-
-
-def compose_config(overrides: list[str] = (), return_hydra_config: bool = False) -> DictConfig:
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
 def run_cli(args: list[str], cwd: Path, module: str = "mnist_hydra.run", **kwargs) -> subprocess.CompletedProcess:

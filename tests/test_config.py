@@ -47,7 +47,7 @@ def test_unknown_group_options_fail_and_list_the_valid_ones(override):
 
 
 @pytest.mark.parametrize("overrides, problem", [
-    (["lr=-0.1"], "lr=-0.1 must be > 0"),
+    (["lr=-0.1"], "lr=-0.1 must be a finite number > 0"),
     (["epochs=0"], "epochs=0 must be >= 1"),
     (["model=stabilized", "model.dropout=1.5"], "model.dropout=1.5 must be in [0, 1)"),
     (["data.val_size=0"], "data.val_size=0 must be >= 1 or null"),

@@ -110,7 +110,7 @@ def test_a_failing_run_is_recorded_and_exits_non_zero(tmp_path):
 def test_bad_config_fails_before_any_run_folder_is_written(tmp_path):
     proc = run_cli(["lr=-1", f"hydra.run.dir={tmp_path / 'bad'}"], cwd=tmp_path)
     assert proc.returncode == 1
-    assert "lr=-1.0 must be > 0" in proc.stderr
+    assert "lr=-1.0 must be a finite number > 0" in proc.stderr
     assert not (tmp_path / "bad" / "metrics.csv").exists()
 
 
@@ -131,7 +131,9 @@ def test_help_describes_groups_keys_and_examples(tmp_path):
 @pytest.mark.parametrize("losses, expected", [
     ([2.0, 1.0, 0.9995, 0.9990, 0.9989, 0.5], 5),  # 3 small improvements in a row end at epoch 5
     ([2.0, 1.0, 0.5, 0.25], 4),  # never: the number of epochs
-    ([1.0, 1.0005, 0.5, 0.4999, 0.4998, 0.4997], 6),  # a worse epoch counts as < tol, a big gain resets
+    ([1.0, 1.0005, 0.5, 0.4999, 0.4998, 0.4997], 6),  # a big gain resets the streak
+    ([1.0, 0.9995, 1.0, 0.9995, 0.9990, 0.9985], 6),  # a rise resets it (it used to count: 4)
+    ([1.0, 0.9995, 0.9995, 0.9990, 0.9985, 0.9980], 6),  # so does no change at all (0 is not > 0)
 ])
 def test_convergence_epoch_follows_the_original_definition(losses, expected):
     assert convergence_epoch(losses, epochs=len(losses)) == expected

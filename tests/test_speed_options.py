@@ -14,8 +14,10 @@ def _one_epoch(channels_last: bool) -> tuple[tuple[float, float], tuple[float, f
     cfg = compose_config([*TINY, "model=stabilized", "device=cpu", f"channels_last={channels_last}"])
     torch.manual_seed(0)
     p = build_parts(cfg, torch.device("cpu"))
-    train_result = train_epoch(p.model, p.train, cfg.batch_size, p.optimizer, p.criterion, p.transform)
-    return train_result, evaluate(p.model, p.val, p.criterion, p.transform, cfg.eval_batch_size)
+    train_result = train_epoch(model=p.model, data=p.train, batch_size=cfg.batch_size, optimizer=p.optimizer,
+                               criterion=p.criterion, transform=p.transform)
+    return train_result, evaluate(model=p.model, data=p.val, criterion=p.criterion, transform=p.transform,
+                                  batch_size=cfg.eval_batch_size)
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
@@ -40,8 +42,8 @@ def test_metrics_record_the_layout(tmp_path):
 
 
 def test_job_start_up_imports_no_plotting_or_torchvision():
-    """Hydra imports the sweep callback in every job process; matplotlib is only for the summary."""
-    code = ("import sys, mnist_hydra.app, mnist_hydra.callbacks; "
+    """Hydra imports the callbacks in every job process; matplotlib is only for the summary."""
+    code = ("import sys, mnist_hydra.app, mnist_hydra.guards, mnist_hydra.sweep.callback; "
             "print(sorted({'matplotlib', 'torchvision'} & {m.split('.')[0] for m in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,0 +1,138 @@
+"""Evaluate a saved checkpoint: `python -m mnist_hydra.eval ckpt_path=RUN_DIR/best.pt [split=val]`.
+
+The model, transform, criterion and data come from the config stored in the checkpoint, so
+the result equals the run's own evaluation (same weights, images, batches and precision).
+"""
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import hydra
+import torch
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from mnist_hydra.config import CONFIG_DIR
+from mnist_hydra.folders import register_resolver
+from mnist_hydra.outputs import load_checkpoint
+from mnist_hydra.runtime import resolve_device
+from mnist_hydra.training import Precision, evaluate
+
+log = logging.getLogger("mnist_hydra.eval")
+
+SPLITS = ("test", "val")
+
+
+class CheckpointError(ValueError):
+    """The file is missing, unreadable, or not a checkpoint this project wrote."""
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A best.pt/last.pt payload with its config, or a CheckpointError saying what is wrong."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = load_checkpoint(path)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged or foreign file
+        raise CheckpointError(f"{path}: not a readable mnist-hydra checkpoint: damaged, not a torch file, "
+                              f"or holding objects other than tensors and plain data ({type(err).__name__})") from None
+    if not isinstance(payload, dict) or not {"model_state", "config"} <= payload.keys():
+        raise CheckpointError(f"{path}: not an mnist-hydra checkpoint (no model_state and config)")
+    return payload
+
+
+def evaluate_checkpoint(ckpt_path: Path, split: str = "test", device: str = "auto",
+                        precision: str | None = None, data_root: str | None = None) -> dict[str, Any]:
+    """Accuracy (%), loss, per-class accuracy and confusion matrix of a checkpoint on a split.
+
+    `precision` and `data_root` default to the run's own.
+    """
+    from mnist_hydra.app import build, build_model, load_splits  # the run's own builders (imports torch parts)
+
+    if split not in SPLITS:
+        raise ValueError(f"split={split} must be one of {', '.join(SPLITS)}")
+    payload = read_checkpoint(Path(ckpt_path))
+    cfg = OmegaConf.create(payload["config"])
+    if data_root is not None:
+        cfg.data.root = data_root
+    torch_device = resolve_device(device)
+    model = build_model(cfg.model, cfg.channels_last, torch_device)
+    model.load_state_dict(payload["model_state"])
+    criterion, transform = build(cfg.criterion), build(cfg.transform)
+    _, val, test = load_splits(cfg.data, torch_device)
+    data = test if split == "test" else val
+    run_precision = Precision(precision or cfg.get("precision", "32-true"))
+    loss, accuracy = evaluate(model=model, data=data, criterion=criterion, transform=transform,
+                              batch_size=cfg.eval_batch_size, precision=run_precision)
+    predictions = predict(model, data.images, transform, cfg.eval_batch_size, run_precision)
+    confusion = torch.zeros(10, 10, dtype=torch.long)
+    confusion.index_put_((data.labels.cpu(), predictions.cpu()), torch.ones_like(predictions.cpu()), accumulate=True)
+    per_class = (100.0 * confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
+    return {"checkpoint": str(Path(ckpt_path).resolve()), "split": split, "images": len(data),
+            "accuracy": accuracy, "loss": loss, "precision": run_precision.name,
+            "epoch": payload.get("epoch"), "per_class_accuracy": per_class, "confusion": confusion.tolist()}
+
+
+@torch.inference_mode()
+def predict(model: torch.nn.Module, images: torch.Tensor, transform: Any, batch_size: int,
+            precision: Precision) -> torch.Tensor:
+    """Predicted classes, in the same batches evaluate() uses."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        with precision.autocast(images.device):
+            out.append(model(transform(images[start:start + batch_size], False)).argmax(1))
+    return torch.cat(out)
+
+
+def plot_confusion(confusion: list[list[int]], title: str, path: Path) -> None:
+    from matplotlib.figure import Figure  # only the eval command plots
+
+    fig = Figure(figsize=(6.5, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(confusion, cmap="Blues")
+    fig.colorbar(image, ax=ax, label="images")
+    peak = max(max(row) for row in confusion) or 1
+    for i, row in enumerate(confusion):
+        for j, count in enumerate(row):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize="small",
+                    color="white" if count > peak / 2 else "black")
+    ax.set_xticks(range(10))
+    ax.set_yticks(range(10))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.savefig(path, dpi=100)
+
+
+@dataclass
+class EvalConfig:
+    ckpt_path: str = MISSING  # a run's best.pt (or last.pt)
+    split: str = "test"  # test or val (the run's own validation images)
+    device: str = "auto"
+    precision: Optional[str] = None  # null: the precision the run trained with
+    data_root: Optional[str] = None  # null: the data root the run used
+
+
+register_resolver()
+ConfigStore.instance().store(name="base_eval", node=EvalConfig)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        result = evaluate_checkpoint(Path(cfg.ckpt_path), cfg.split, cfg.device, cfg.precision, cfg.data_root)
+    except (CheckpointError, ValueError) as err:
+        log.error("%s", err)
+        raise SystemExit(1) from None
+    (out_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot_confusion(result["confusion"], f"{result['split']} accuracy {result['accuracy']:.2f}%",
+                   out_dir / "confusion.png")
+    worst = min(range(10), key=lambda k: result["per_class_accuracy"][k])
+    print(f"{result['split']} accuracy {result['accuracy']:.2f}% ({result['images']} images), "
+          f"loss {result['loss']:.4f}; weakest class {worst} ({result['per_class_accuracy'][worst]:.2f}%)\n"
+          f"Wrote eval.json and confusion.png to {out_dir}", flush=True)
