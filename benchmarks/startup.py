@@ -7,12 +7,12 @@ import sys
 from benchmarks.common import MNIST_ROOT, REPO, interleaved, machine, table, timed
 
 JOB_START = """
-import mnist_hydra.app, mnist_hydra.callbacks
+import mnist_hydra.app, mnist_hydra.sweep.callback
 from hydra import compose, initialize_config_dir
 import torch
 with initialize_config_dir(config_dir=mnist_hydra.app.CONFIG_DIR, version_base="1.3"):
     cfg = compose("config")
-mnist_hydra.app.load_splits(cfg, torch.device("cpu"))
+mnist_hydra.app.load_splits(cfg.data, torch.device("cpu"))
 """
 
 
