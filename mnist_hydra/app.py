@@ -33,7 +33,8 @@ from mnist_hydra.runtime import (
     configure_threads, exit_with_parent, resolve_device, rng_states, seed_everything, set_rng_states, usable_cores,
 )
 from mnist_hydra.training import (
-    EpochResult, FitResult, Precision, Progress, Split, Transform, convergence_epoch, evaluate, fit,
+    EpochResult, FitResult, Precision, Progress, Split, Transform, autocast_speedup, convergence_epoch, evaluate,
+    fit,
 )
 
 log = logging.getLogger("mnist_hydra")
@@ -104,6 +105,17 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     return Parts(model, optimizer, build(cfg.criterion), build(cfg.transform), train_split, val_split, test_split)
 
 
+def check_speed(parts: Parts, precision: Precision, batch_size: int) -> None:
+    """Warn (never switch silently) when mixed precision is slower than float32 here. The
+    random state is restored, so the run draws the same numbers as without the check."""
+    with torch.random.fork_rng():
+        speedup = autocast_speedup(parts.model, parts.transform(parts.train.images[:batch_size], True), precision)
+    log.info("precision %s: %.2fx the speed of 32-true on this device (forward + backward)", precision.name, speedup)
+    if speedup < 1:
+        log.warning("precision=%s is slower than 32-true on this hardware (%.2fx); precision=32-true "
+                    "may be faster", precision.name, speedup)
+
+
 def restore(run_dir: Path, cfg_hash: str, parts: Parts) -> FitResult | None:
     """The unfinished run of the same config in run_dir (its last.pt), loaded into `parts`."""
     path = run_dir / LAST_CHECKPOINT
@@ -140,7 +152,12 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
     log.info("seed %d, device %s, %d torch threads, precision %s", seed, device, threads, precision.name)
 
     parts = build_parts(cfg, device)
+    if cfg.limit_eval_images is not None:
+        parts.val, parts.test = (Split(split.images[:cfg.limit_eval_images], split.labels[:cfg.limit_eval_images])
+                                 for split in (parts.val, parts.test))
     log.info("data: %d train / %d val / %d test images", len(parts.train), len(parts.val), len(parts.test))
+    if precision.name != "32-true":
+        check_speed(parts, precision, cfg.batch_size)
     # The drawn seed, not null, so that best.pt alone can replay the run.
     config = {**resolved_config(cfg), "seed": seed}
     cfg_hash = config_hash(cfg)
@@ -168,7 +185,7 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
         fit(model=parts.model, optimizer=parts.optimizer, criterion=parts.criterion, transform=parts.transform,
             train=parts.train, val=parts.val, epochs=cfg.epochs, batch_size=cfg.batch_size,
             eval_batch_size=cfg.eval_batch_size, on_epoch=on_epoch, precision=precision, result=result,
-            progress=progress_bar(-(-len(parts.train) // cfg.batch_size), progress))
+            max_batches=cfg.limit_train_batches, progress=progress_bar(batches_per_epoch(cfg, len(parts.train)), progress))
         test_acc = None
         if cfg.test and result.best_state is not None:
             parts.model.load_state_dict(result.best_state)
@@ -184,6 +201,11 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
     log.info("%s: best val_acc %s (epoch %s), test_acc %s, %.1fs", metrics["status"],
              _pct(result.best_val_acc), result.best_epoch, _pct(test_acc), metrics["train_time_s"])
     return metrics
+
+
+def batches_per_epoch(cfg: DictConfig, images: int) -> int:
+    batches = -(-images // cfg.batch_size)
+    return batches if cfg.limit_train_batches is None else min(batches, cfg.limit_train_batches)
 
 
 def _pct(value: float | None) -> str:
@@ -249,6 +271,8 @@ def task(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if hydra_cfg.runtime.choices.get("debug"):
+        log.warning("DEBUG RUN (debug=%s): not a real result; folder %s", hydra_cfg.runtime.choices.debug, run_dir)
     jobs = parallel_jobs(hydra_cfg)
     if jobs > 1:
         exit_with_parent()

