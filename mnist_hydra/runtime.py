@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mnist_hydra.config import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -30,7 +32,9 @@ def seed_everything(seed: int | None, deterministic: bool) -> int:
 
 def rng_states() -> dict[str, Any]:
     """Every random state a run draws from, for last.pt (a resumed run continues the same stream)."""
-    states: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
+    # numpy's key array as a list: last.pt is loaded with weights_only=True, which refuses ndarrays.
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    states: dict[str, Any] = {"python": random.getstate(), "numpy": (name, key.tolist(), pos, has_gauss, gauss),
                               "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
@@ -39,7 +43,8 @@ def rng_states() -> dict[str, Any]:
 
 def set_rng_states(states: dict[str, Any]) -> None:
     random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    name, key, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((name, np.asarray(key, dtype=np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -57,6 +62,16 @@ def resolve_device(name: str) -> torch.device:
     if not available:
         raise RuntimeError(f"device={name} requested but not available here; use device=auto or device=cpu")
     return torch.device(name)
+
+
+def run_device(device: str, precision: str) -> torch.device:
+    """The device a run uses, checked against its precision (float16 autocast with gradient
+    scaling is a CUDA feature; elsewhere it is an error, not a silent fallback)."""
+    resolved = resolve_device(device)
+    if precision == "16-mixed" and resolved.type != "cuda":
+        raise ConfigError(f"precision=16-mixed needs a CUDA device (this run: {resolved.type}); "
+                          "use precision=bf16-mixed or 32-true")
+    return resolved
 
 
 def usable_cores() -> int:
