@@ -5,15 +5,19 @@ Every test here skips, with the reason, where there is none.
 """
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Optional
 
 import pytest
+import yaml
 
-from conftest import TINY, run_cli
+from conftest import REPO, TINY, csv_rows, run_cli
 
 pytestmark = pytest.mark.slow
 GRID = ["lr=0.001,0.01", "batch_size=16,32"]
@@ -139,3 +143,55 @@ def test_a_job_reaching_its_time_limit_is_recorded_as_failed(slurm, tmp_path):
     assert "UncompletedJobError" in metrics[0]["error"] and "timed-out" in metrics[0]["error"]
     rows = _summary_rows(sweep)
     assert [(r["job"], r["status"]) for r in rows] == [("0", "failed")]
+
+
+def _wait_for(predicate, timeout: float, what: str, proc: Optional[subprocess.Popen] = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the sweep ended before {what}: {proc.communicate()[0][-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_a_job_killed_by_scancel_is_recorded_the_summary_is_written_and_resume_reruns_only_it(slurm, tmp_path):
+    """Issue 11 item 2: `scancel` of a running job leaves no result. The sweep must still end
+    with its summary, list the job as failed and exit 1; resume=true reruns only that job."""
+    sweep = tmp_path / "sweep"
+    # Job 0 finishes in a few seconds; job 1 (30 epochs) is still training when it is cancelled.
+    args = ["--multirun", "epochs=1,30", *TINY[:3], *SLURM, f"hydra.sweep.dir={sweep}"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / ".cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "mnist_hydra.run", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        job1 = sweep / "1"
+        _wait_for(lambda: (job1 / "metrics.csv").exists() and len(csv_rows(job1 / "metrics.csv")) >= 1,
+                  240, "job 1's first epoch", proc)
+        slurm_id = str(yaml.safe_load((job1 / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["id"])
+        assert re.fullmatch(r"\d+_1", slurm_id), slurm_id
+        subprocess.run(["scancel", slurm_id], check=True, timeout=30)
+        out, _ = proc.communicate(timeout=300)  # before the fix: it raised, or waited forever
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, out[-3000:]
+    metrics = _metrics(sweep)
+    assert metrics[0]["status"] == "completed"
+    assert metrics[1]["status"] == "failed", metrics[1]
+    assert slurm_id in metrics[1]["error"] and "CANCELLED" in metrics[1]["error"], metrics[1]["error"]
+    assert len(csv_rows(job1 / "metrics.csv")) < 30, "job 1 finished before it was cancelled"
+    rows = {r["job"]: r for r in _summary_rows(sweep)}
+    assert rows["0"]["status"] == "completed" and rows["1"]["status"] == "failed"
+    assert (sweep / "summary.md").exists()
+    assert "best_val_acc" in out  # the table was printed
+
+    stamp = (sweep / "0" / "metrics.json").stat().st_mtime_ns
+    resumed = run_cli([*args, "resume=true"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert (sweep / "0" / "metrics.json").stat().st_mtime_ns == stamp, "job 0 was retrained"
+    final = _metrics(sweep)
+    assert final[1]["status"] == "completed" and final[1]["epochs_run"] == 30
+    assert [int(r["epoch"]) for r in csv_rows(job1 / "metrics.csv")] == list(range(1, 31))
+    assert {r["job"]: r["status"] for r in _summary_rows(sweep)} == {"0": "completed", "1": "completed"}

@@ -1,0 +1,104 @@
+"""Submitit launchers (SLURM and local) whose sweep survives a job killed without warning.
+
+hydra-submitit-launcher collects the jobs' results with `job.results()`, which raises for a
+job that ended without one: `scancel`, out of memory, a node failure, a crash before the
+task started (submitit's UncompletedJobError / FailedJobError). The first such job aborts
+the whole launch: the sweep summary is never written, the other jobs' results are dropped.
+
+RecordingLaunch makes a submitit launcher record such a job instead: its folder gets a metrics.json with status `failed` and the reason
+(unless the job itself recorded a result before it died), the sweeper gets the value the
+task returns for any failed run (0.0), and the sweep goes on. The sweep-summary callback
+then lists the job as failed and ends the process with status 1; `resume=true` with the
+same hydra.sweep.dir reruns just that job.
+
+Hydra instantiates only launcher classes defined in the `hydra_plugins` namespace package,
+so the launchers themselves (conf/launcher/slurm.yaml and local.yaml select them by
+`_target_`) are in hydra_plugins/mnist_hydra_launcher/.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import open_dict
+
+log = logging.getLogger(__name__)
+FINISHED = ("completed", "diverged")
+
+
+class _RecordingJob:
+    """A submitit job whose results() records a lost job instead of raising."""
+
+    def __init__(self, job: Any, launcher: "RecordingLaunch", overrides: Sequence[str], job_num: int) -> None:
+        self._job, self._launcher, self._overrides, self._job_num = job, launcher, overrides, job_num
+
+    def results(self) -> list[JobReturn]:
+        from submitit.core.utils import UncompletedJobError  # FailedJobError is one too
+
+        try:
+            return self._job.results()
+        except UncompletedJobError as err:
+            return [self._launcher.lost_job(self._job, self._overrides, self._job_num, err)]
+
+
+class RecordingLaunch:
+    """Overrides BaseSubmititLauncher.launch: the plugin's own launch, with the executor's
+    jobs wrapped so that collecting a lost job's result records it instead of raising."""
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        import submitit
+
+        launcher = self
+        plugin_executor = submitit.AutoExecutor
+
+        class Executor(plugin_executor):  # type: ignore[misc, valid-type]
+            def map_array(self, fn: Any, *iterables: Any) -> list[Any]:
+                # The plugin passes (overrides, job_dir_key, job_num, job_id, singleton_state).
+                args = list(zip(*iterables))
+                jobs = super().map_array(fn, *iterables)
+                return [_RecordingJob(job, launcher, a[0], a[2]) for job, a in zip(jobs, args)]
+
+        # The plugin builds `submitit.AutoExecutor(...)` inside its launch; swap the class
+        # for the duration of the call (the main process launches one batch at a time).
+        submitit.AutoExecutor = Executor
+        try:
+            return super().launch(job_overrides, initial_job_idx)  # type: ignore[misc]
+        finally:
+            submitit.AutoExecutor = plugin_executor
+
+    def job_dir(self, overrides: Sequence[str], job_num: int) -> Path | None:
+        """The folder Hydra gives this job (hydra.sweep.dir / hydra.sweep.subdir)."""
+        try:
+            sweep_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(sweep_cfg.hydra.job):
+                sweep_cfg.hydra.job.num = job_num
+            return Path(str(self.config.hydra.sweep.dir)) / str(sweep_cfg.hydra.sweep.subdir)
+        except Exception:  # an odd subdir (interpolating the job id, say): log only
+            log.debug("No folder for job %d", job_num, exc_info=True)
+            return None
+
+    def lost_job(self, job: Any, overrides: Sequence[str], job_num: int, err: Exception) -> JobReturn:
+        """Record a job that ended without a result; returns what the sweeper gets for it."""
+        from mnist_hydra.outputs import read_metrics, write_metrics
+
+        try:
+            state = job.state
+        except Exception:  # sacct unreachable
+            state = "unknown state"
+        reason = (f"{type(err).__name__}: job {job.job_id} ended without a result ({state}): killed, "
+                  f"cancelled, out of memory or its node failed; its log is in {job.paths.folder}")
+        job_dir = self.job_dir(overrides, job_num)
+        previous = read_metrics(job_dir) if job_dir is not None else None
+        if previous and previous.get("status") in FINISHED:  # it finished, then died on the way out
+            value = float(previous.get("best_val_acc") or 0.0)
+        else:
+            value = 0.0  # what the task returns for a failed run; Optuna records the trial
+            if job_dir is not None:
+                job_dir.mkdir(parents=True, exist_ok=True)  # so the summary lists it even if it never started
+                write_metrics(job_dir, {"status": "failed", "error": reason, "overrides": list(overrides)})
+        log.error("job %d (%s): %s", job_num, " ".join(overrides), reason)
+        return JobReturn(overrides=list(overrides), working_dir=str(job_dir) if job_dir else None,
+                         status=JobStatus.COMPLETED, _return_value=value)
+
