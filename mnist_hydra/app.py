@@ -26,11 +26,11 @@ from mnist_hydra.data import load_dataset, split_indices
 from mnist_hydra.folders import register_resolver
 from mnist_hydra.models import count_parameters
 from mnist_hydra.outputs import (
-    CHECKPOINT, LAST_CHECKPOINT, RunRecorder, history_rows, load_checkpoint, read_metrics,
+    CHECKPOINT, FINISHED, LAST_CHECKPOINT, RunRecorder, history_rows, load_checkpoint, read_metrics,
     save_checkpoint, write_metrics,
 )
 from mnist_hydra.runtime import (
-    configure_threads, exit_with_parent, resolve_device, rng_states, seed_everything, set_rng_states, usable_cores,
+    configure_threads, exit_with_parent, rng_states, run_device, seed_everything, set_rng_states, usable_cores,
 )
 from mnist_hydra.training import (
     EpochResult, FitResult, Precision, Progress, Split, Transform, autocast_speedup, convergence_epoch, evaluate,
@@ -39,7 +39,7 @@ from mnist_hydra.training import (
 
 log = logging.getLogger("mnist_hydra")
 
-FINISHED = ("completed", "diverged")
+HPARAM_KEYS = ("lr", "batch_size", "weight_decay", "epochs", "precision")  # in every run's HParams entry
 
 register_configs()
 register_resolver()
@@ -58,21 +58,25 @@ def progress_bar(total: int, enabled: bool) -> Progress:
     return lambda batches, epoch: tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False)
 
 
-def load_splits(data_cfg: DictConfig, device: torch.device) -> tuple[Split, Split, Split]:
-    """Train/val carved from the training set by data.split_seed; the test set held out."""
+def load_splits(cfg: DictConfig, device: torch.device) -> tuple[Split, Split, Split]:
+    """Train/val carved from the training set by data.split_seed; the test set held out;
+    val and test cut to their first `limit_eval_images` images when that is set (debug)."""
+    data_cfg = cfg.data
     data = load_dataset(data_cfg.name, data_cfg.root, data_cfg.download)
     train_idx, val_idx = split_indices(
         len(data.train_labels), data_cfg.train_size, data_cfg.val_size, data_cfg.split_seed
     )
+    limit = cfg.get("limit_eval_images")  # absent from checkpoints of older versions
 
-    def to_split(images: torch.Tensor, labels: torch.Tensor) -> Split:
+    def to_split(images: torch.Tensor, labels: torch.Tensor, limit: int | None = None) -> Split:
+        images, labels = images[:limit], labels[:limit]
         # In place on the fresh float copy: one 4-byte-per-pixel buffer, not two (start-up time).
         return Split(images.unsqueeze(1).to(device=device, dtype=torch.float32).div_(255.0), labels.to(device))
 
     return (
         to_split(data.train_images[train_idx], data.train_labels[train_idx]),
-        to_split(data.train_images[val_idx], data.train_labels[val_idx]),
-        to_split(data.test_images, data.test_labels),
+        to_split(data.train_images[val_idx], data.train_labels[val_idx], limit),
+        to_split(data.test_images, data.test_labels, limit),
     )
 
 
@@ -99,7 +103,7 @@ class Parts:
 def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     """Data, model, optimizer, criterion and transform as the config asks (the benchmarks
     build the project's arm with this too, so they time exactly what a run does)."""
-    train_split, val_split, test_split = load_splits(cfg.data, device)
+    train_split, val_split, test_split = load_splits(cfg, device)
     model = build_model(cfg.model, cfg.channels_last, device)
     optimizer = build(cfg.optimizer)(model.parameters())
     return Parts(model, optimizer, build(cfg.criterion), build(cfg.transform), train_split, val_split, test_split)
@@ -147,14 +151,11 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
     started = time.perf_counter()
     seed = seed_everything(cfg.seed, cfg.deterministic)
     threads = configure_threads(cfg.threads, parallel_jobs)
-    device = resolve_device(cfg.device.value)  # the schema makes `device` a Device enum
+    device = run_device(cfg.device.value, cfg.precision)  # the schema makes `device` a Device enum
     precision = Precision(cfg.precision)
     log.info("seed %d, device %s, %d torch threads, precision %s", seed, device, threads, precision.name)
 
     parts = build_parts(cfg, device)
-    if cfg.limit_eval_images is not None:
-        parts.val, parts.test = (Split(split.images[:cfg.limit_eval_images], split.labels[:cfg.limit_eval_images])
-                                 for split in (parts.val, parts.test))
     log.info("data: %d train / %d val / %d test images", len(parts.train), len(parts.val), len(parts.test))
     if precision.name != "32-true":
         check_speed(parts, precision, cfg.batch_size)
@@ -193,7 +194,7 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
                                    transform=parts.transform, batch_size=cfg.eval_batch_size, precision=precision)
         metrics = run_metrics(result, cfg, test_acc=test_acc, params=count_parameters(parts.model),
                               seconds=time.perf_counter() - started, seed=seed, device=device, threads=threads)
-        recorder.log_hparams({**(hparams or {}), "seed": seed},
+        recorder.log_hparams({**{key: cfg[key] for key in HPARAM_KEYS}, **(hparams or {}), "seed": seed},
                              {"hparam/best_val_acc": result.best_val_acc or 0.0, "hparam/test_acc": test_acc or 0.0})
     finally:
         recorder.close()
@@ -239,15 +240,14 @@ def run_metrics(result: FitResult, cfg: DictConfig, *, test_acc: float | None, p
 
 
 def task_hparams(cfg: DictConfig, hydra_cfg: DictConfig) -> dict[str, Any]:
-    """The values a sweep compares runs by (TensorBoard's HParams tab): the main keys, the
-    group choices, and every other key the command line set."""
-    values: dict[str, Any] = {key: cfg[key] for key in ("lr", "batch_size", "weight_decay", "epochs", "precision")}
-    values.update({group: str(choice) for group, choice in hydra_cfg.runtime.choices.items()
-                   if not group.startswith("hydra/") and choice is not None})
+    """What a sweep compares runs by, besides HPARAM_KEYS (TensorBoard's HParams tab): the
+    group choices and every other key the command line set."""
+    values: dict[str, Any] = {group: str(choice) for group, choice in hydra_cfg.runtime.choices.items()
+                              if not group.startswith("hydra/") and choice is not None}
     for override in hydra_cfg.overrides.task:
         key = str(override).partition("=")[0].lstrip("+~")
         value = OmegaConf.select(cfg, key, default=None)
-        if key not in values and not isinstance(value, DictConfig):
+        if key not in values and key not in HPARAM_KEYS and not isinstance(value, DictConfig):
             values[key] = value if isinstance(value, (bool, int, float, str)) else str(value)
     return values
 

@@ -5,6 +5,7 @@ the result equals the run's own evaluation (same weights, images, batches and pr
 """
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -62,7 +63,7 @@ def evaluate_checkpoint(ckpt_path: Path, split: str = "test", device: str = "aut
     model = build_model(cfg.model, cfg.channels_last, torch_device)
     model.load_state_dict(payload["model_state"])
     criterion, transform = build(cfg.criterion), build(cfg.transform)
-    _, val, test = load_splits(cfg.data, torch_device)
+    _, val, test = load_splits(cfg, torch_device)
     data = test if split == "test" else val
     run_precision = Precision(precision or cfg.get("precision", "32-true"))
     loss, accuracy = evaluate(model=model, data=data, criterion=criterion, transform=transform,
@@ -127,7 +128,7 @@ def main(cfg: DictConfig) -> None:
     try:
         result = evaluate_checkpoint(Path(cfg.ckpt_path), cfg.split, cfg.device, cfg.precision, cfg.data_root)
     except (CheckpointError, ValueError) as err:
-        log.error("%s", err)
+        print(f"mnist-eval: error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
     (out_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     plot_confusion(result["confusion"], f"{result['split']} accuracy {result['accuracy']:.2f}%",

@@ -14,10 +14,10 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from mnist_hydra.config import ConfigError, config_hash, validate
-from mnist_hydra.outputs import METRICS_JSON, read_metrics
+from mnist_hydra.outputs import FINISHED, METRICS_JSON, read_metrics
+from mnist_hydra.runtime import run_device
 
 PROG = "mnist-hydra"
-FINISHED = ("completed", "diverged")
 _sweep: dict[str, Path] = {}  # the folder of this process's run or sweep, for interrupted_message
 
 
@@ -37,7 +37,8 @@ class RunGuard(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             validate(config)
-        except ConfigError as err:
+            run_device(config.device.value, config.precision)
+        except (ConfigError, RuntimeError) as err:  # RuntimeError: an absent device
             refuse(str(err))
         run_dir = Path(str(config.hydra.run.dir))
         _sweep["run"] = run_dir

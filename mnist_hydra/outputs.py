@@ -20,6 +20,7 @@ CHECKPOINT = "best.pt"
 LAST_CHECKPOINT = "last.pt"
 CSV_FIELDS = [name for name in EpochResult.__dataclass_fields__]
 EVENTS_GLOB = "events.out.tfevents.*"
+FINISHED = ("completed", "diverged")  # metrics.json statuses of a run that needs no rerun
 
 
 def _finite_or_none(value: Any) -> Any:
