@@ -1,5 +1,8 @@
 """The run itself: the test key, mixed precision, debug presets, checkpoint evaluation, --help."""
 import json
+import os
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -7,7 +10,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import TINY, compose_config, run_cli
+from conftest import REPO, TINY, compose_config, run_cli
 from mnist_hydra.app import train
 from mnist_hydra.config import ConfigError, RunConfig
 from mnist_hydra.evaluate import CheckpointError, evaluate_checkpoint
@@ -148,3 +151,16 @@ def test_help_lists_real_options_launchers_and_every_key(tmp_path):
     for f in fields(RunConfig):
         if "help" in f.metadata:
             assert f"\n  {f.name} " in proc.stdout
+
+
+def test_tab_completion_of_the_console_script(tmp_path):
+    """Hydra's bash completion, installed the way the README says, completes group options.
+    (It does not work for `python -m ...`: Hydra #1957.)"""
+    script = Path(sys.executable).parent / "mnist-hydra"
+    line = "mnist-hydra model=st"
+    shell = (f'export PATH="{script.parent}:$PATH"; eval "$(mnist-hydra -sc install=bash)"; '
+             f'COMP_LINE="{line}"; COMP_POINT={len(line)}; COMP_WORDS=(mnist-hydra model=st); COMP_CWORD=1; '
+             'hydra_bash_completion; echo "${COMPREPLY[@]}"')
+    proc = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout.split() == ["model=stabilized"], proc.stderr
