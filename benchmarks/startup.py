@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 import torch
 with initialize_config_dir(config_dir=mnist_hydra.app.CONFIG_DIR, version_base="1.3"):
     cfg = compose("config")
-mnist_hydra.app.load_splits(cfg.data, torch.device("cpu"))
+mnist_hydra.app.load_splits(cfg, torch.device("cpu"))
 """
 
 
