@@ -27,13 +27,16 @@ def compose_config(overrides: list[str]) -> DictConfig:
         return compose("config", overrides=[f"data.root={MNIST_ROOT}", "device=cpu", *overrides])
 
 
-def interleaved(arms: dict[str, Callable[[], float]], reps: int) -> dict[str, float]:
+def interleaved(arms: dict[str, Callable[[], float]], reps: int, verbose: bool = False) -> dict[str, float]:
     """Median of `reps` results per arm, the arms taking turns within each repetition, so
-    load from other processes on a shared machine hits every arm alike."""
+    load from other processes on a shared machine hits every arm alike. `verbose` prints
+    every result (and the load average) as it comes, to show the spread behind the medians."""
     results: dict[str, list[float]] = {name: [] for name in arms}
-    for _ in range(reps):
+    for rep in range(reps):
         for name, arm in arms.items():
             results[name].append(arm())
+            if verbose:
+                print(f"  round {rep + 1}: {name} {results[name][-1]:.2f} (load {os.getloadavg()[0]:.1f})", flush=True)
     return {name: statistics.median(values) for name, values in results.items()}
 
 

@@ -1,71 +1,153 @@
-"""Wall time of the lr_batch_grid study (20 runs, 1 epoch each): the app with the basic and
-the joblib launchers, against a sequential loop over the standard pipeline in one process
-(a stand-in for the original tool)."""
+"""Head-to-head (issues 10 and 13): the project's sweep of the report's first study against
+the original tool's sequential grid loop (benchmarks/original.py), SimpleCNN, Adam,
+800 / 100 images of full MNIST, lr {0.001, 0.1} x batch {8, ..., 128}, seed 42.
+
+Every arm is a fresh interpreter timed from launch to exit, as a user would run it: the
+original loop, and `python -m mnist_hydra.run -m +experiment=lr_batch_grid ...` with the
+joblib and basic launchers in float32 and bf16-mixed. The arms take turns within each
+round; medians over the rounds are reported, then, from the last round, each arm's best
+validation accuracy per cell (the runs are seeded) and where its wall time went.
+"""
+import csv
 import itertools
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from benchmarks.common import MNIST_ROOT, REPO, interleaved, machine, table, timed, torchvision_root
+from benchmarks.common import MNIST_ROOT, REPO, interleaved, machine, table, torchvision_root
+from benchmarks.original import cell
+from mnist_hydra.sweep.read import METRICS_JSON, read_runs
+from mnist_hydra.runtime import usable_cores
 
-EPOCHS = 1
-LRS = (0.0001, 0.001, 0.01, 0.1)  # conf/experiment/lr_batch_grid.yaml
+LRS = (0.001, 0.1)  # issue 10's study: the best and the diverging row of the report's grid
 BATCH_SIZES = (8, 16, 32, 64, 128)
-TRAIN_SIZE, VAL_SIZE = 800, 100
+ORIGINAL = "original loop"
+# (name, launcher, precision) of the project's arms, in the order they take their turns.
+PROJECT_ARMS = [
+    ("joblib fp32", "joblib", "32-true"),
+    ("joblib bf16", "joblib", "bf16-mixed"),
+    ("basic fp32", "basic", "32-true"),
+    ("basic bf16", "basic", "bf16-mixed"),
+]
+# Where an arm's wall time went (seconds of wall time; parallel jobs' sums divided by their count).
+PHASES = ["start-up", "epochs (train + val)", "rest of each job", "between jobs", "summary + exit"]
 
 
-def standard_study(root: str) -> None:
-    """For each lr x batch size: DataLoader + SimpleCNN + Adam, train, evaluate on the held-out images."""
-    import torch
-    import torch.nn.functional as F
-    from torch.utils.data import DataLoader, Subset
-    from torchvision import datasets, transforms
+@dataclass
+class Outcome:
+    """One arm's latest sweep: best val acc % per cell and its wall time by PHASES."""
 
-    from mnist_hydra.models import SimpleCNN
-
-    to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    dataset = datasets.MNIST(root, train=True, transform=to_tensor)
-    train_set = Subset(dataset, range(TRAIN_SIZE))
-    val_set = Subset(dataset, range(TRAIN_SIZE, TRAIN_SIZE + VAL_SIZE))
-    for lr, batch_size in itertools.product(LRS, BATCH_SIZES):
-        torch.manual_seed(42)
-        model = SimpleCNN()
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        for _ in range(EPOCHS):
-            model.train()
-            for images, labels in DataLoader(train_set, batch_size=batch_size, shuffle=True):
-                optimizer.zero_grad()
-                F.cross_entropy(model(images), labels).backward()
-                optimizer.step()
-            model.eval()
-            with torch.no_grad():
-                correct = sum((model(x).argmax(1) == y).sum().item() for x, y in DataLoader(val_set, batch_size=1000))
-        print(f"lr {lr} batch {batch_size}: val acc {100 * correct / VAL_SIZE:.1f}%", flush=True)
+    accuracies: dict[str, float] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
 
 
-def seconds(args: list[str], cwd: Path) -> float:
+def launch(args: list[str], log: Path) -> tuple[float, float]:
+    """Run `python args...` to its exit (output to `log`); its (launch, exit) epoch times."""
     env = {**os.environ, "MNIST_ROOT": MNIST_ROOT}
-    return timed(lambda: subprocess.run([sys.executable, *args], cwd=cwd, env=env, check=True,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    launched = time.time()
+    with log.open("w") as out:
+        subprocess.run([sys.executable, *args], cwd=REPO, env=env, check=True, stdout=out, stderr=subprocess.STDOUT)
+    return launched, time.time()
 
 
-def run(reps: int) -> str:
-    print("[sweep] ...", flush=True)
-    app = ["-m", "mnist_hydra.run", "-m", "+experiment=lr_batch_grid", f"epochs={EPOCHS}"]
+def epoch_seconds(job_dir: Path) -> float:
+    """The job's training + validation time: the sum of metrics.csv's per-epoch seconds."""
+    with (job_dir / "metrics.csv").open() as rows:
+        return sum(float(row["seconds"]) for row in csv.DictReader(rows))
+
+
+def project_outcome(sweep_dir: Path, launched: float, ended: float, parallel: int) -> Outcome:
+    """Accuracies and the wall-time phases of a finished sweep, from its job folders: a job
+    runs from (metrics.json written - train_time_s) to metrics.json written."""
+    runs = read_runs(sweep_dir)
+    train = [run.metrics["train_time_s"] for run in runs]
+    ends = [(run.job_dir / METRICS_JSON).stat().st_mtime for run in runs]
+    first_start = min(end - seconds for end, seconds in zip(ends, train))
+    epochs = sum(epoch_seconds(run.job_dir) for run in runs)
+    return Outcome(
+        accuracies={cell(float(run.overrides["lr"]), int(run.overrides["batch_size"])): run.metrics["best_val_acc"]
+                    for run in runs},
+        phases=dict(zip(PHASES, [
+            first_start - launched,  # interpreter, Hydra, launcher, worker processes
+            epochs / parallel,
+            (sum(train) - epochs) / parallel,  # data, model, optimizer (torch._dynamo import), outputs
+            max(ends) - first_start - sum(train) / parallel,  # Hydra's per-job set-up, idle workers
+            ended - max(ends),  # the sweep summary (winner's test evaluation, plots)
+        ])),
+    )
+
+
+def original_arm(root: Path, epochs: int, work: Path, outcomes: dict[str, Outcome]) -> Callable[[], float]:
+    """The stand-in for the original tool's grid loop, in its own interpreter."""
+    def arm() -> float:
+        out = work / "original.json"
+        launched, ended = launch(["-m", "benchmarks.original", "--root", str(root), "--lrs", *map(str, LRS),
+                                  "--batch-sizes", *map(str, BATCH_SIZES), "--epochs", str(epochs),
+                                  "--out", str(out)], work / "original.log")
+        runs = json.loads(out.read_text())
+        in_runs = sum(run["seconds"] for run in runs.values())
+        outcomes[ORIGINAL] = Outcome({key: run["best"] for key, run in runs.items()},
+                                     {"start-up": ended - launched - in_runs, "epochs (train + val)": in_runs})
+        return ended - launched
+    return arm
+
+
+def project_arm(name: str, launcher: str, precision: str, epochs: int, work: Path,
+                outcomes: dict[str, Outcome]) -> Callable[[], float]:
+    """The project's sweep of the same grid, into a fresh sweep folder per round."""
+    rounds = itertools.count()
+    # joblib's n_jobs -1 (the launcher's default): one job per usable core.
+    parallel = usable_cores() if launcher == "joblib" else 1
+
+    def arm() -> float:
+        sweep_dir = work / f"{name.replace(' ', '-')}-{next(rounds)}"
+        launched, ended = launch([
+            "-m", "mnist_hydra.run", "-m", "+experiment=lr_batch_grid",
+            f"lr={','.join(map(str, LRS))}", f"batch_size={','.join(map(str, BATCH_SIZES))}",
+            f"epochs={epochs}", f"precision={precision}", f"hydra/launcher={launcher}",
+            f"hydra.sweep.dir={sweep_dir}",
+        ], sweep_dir.with_suffix(".log"))
+        outcomes[name] = project_outcome(sweep_dir, launched, ended, parallel)
+        return ended - launched
+    return arm
+
+
+def warm_caches() -> None:
+    """Load the project's data once so that no arm pays for building the decoded-tensor cache."""
+    from mnist_hydra.data import load_dataset
+    load_dataset("mnist", MNIST_ROOT, False)
+
+
+def run(reps: int, epochs: int = 5) -> str:
+    print(f"[sweep] {reps} round(s) of {1 + len(PROJECT_ARMS)} arms, {epochs} epochs per run ...", flush=True)
+    warm_caches()
+    load_before = os.getloadavg()
+    outcomes: dict[str, Outcome] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        root = torchvision_root(Path(tmp) / "torchvision")
-        runs = itertools.count()
-        r = interleaved({
-            "basic": lambda: seconds([*app, f"hydra.sweep.dir={tmp}/{next(runs)}"], REPO),
-            "joblib": lambda: seconds([*app, "hydra/launcher=joblib", f"hydra.sweep.dir={tmp}/{next(runs)}"], REPO),
-            "standard": lambda: seconds(["-c", f"from benchmarks.sweep import standard_study; standard_study({str(root)!r})"], REPO),
-        }, reps)
+        work = Path(tmp)
+        arms = {ORIGINAL: original_arm(torchvision_root(work / "torchvision"), epochs, work, outcomes)}
+        arms.update({name: project_arm(name, launcher, precision, epochs, work, outcomes)
+                     for name, launcher, precision in PROJECT_ARMS})
+        seconds = interleaved(arms, reps, verbose=True)
+    names = list(arms)
+    cells = [cell(lr, batch) for lr in LRS for batch in BATCH_SIZES]
     return "\n\n".join([
-        f"### lr_batch_grid study wall time, seconds (20 runs x {EPOCHS} epoch, {TRAIN_SIZE}/{VAL_SIZE} images, median of {reps})",
-        table(["sequential standard pipeline", "app, basic launcher", "app, joblib launcher",
-               "basic / standard", "joblib / standard"],
-              [[r["standard"], r["basic"], r["joblib"], r["basic"] / r["standard"], r["joblib"] / r["standard"]]]),
-        f"Machine: {machine()}",
+        f"### Head-to-head: lr {{{', '.join(map(str, LRS))}}} x batch {{{', '.join(map(str, BATCH_SIZES))}}}, "
+        f"{epochs} epochs, 800 / 100 images (wall time, median of {reps} rounds, arms interleaved)",
+        table(["arm", "wall time, s", "vs the original loop"],
+              [[name, seconds[name], seconds[name] / seconds[ORIGINAL]] for name in names]),
+        "### Best validation accuracy per cell, % (last round)",
+        table(["lr, batch", *names], [[key, *(outcomes[name].accuracies.get(key, "-") for name in names)]
+                                      for key in cells]),
+        "### Where the wall time went, s (last round)",
+        table(["arm", "wall", *PHASES], [[name, sum(outcomes[name].phases.values()),
+                                          *(outcomes[name].phases.get(phase, "-") for phase in PHASES)]
+                                         for name in names]),
+        f"Machine: {machine()}; load average before the rounds {', '.join(f'{x:.1f}' for x in load_before)}",
     ])

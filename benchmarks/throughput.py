@@ -12,10 +12,10 @@ from torchvision import datasets, transforms
 from benchmarks.common import compose_config, interleaved, machine, table, timed, torchvision_root
 from mnist_hydra.app import build, build_parts
 from mnist_hydra.runtime import configure_threads
-from mnist_hydra.training import train_epoch
-from mnist_hydra.transforms import MNIST_MEAN, MNIST_STD
+from mnist_hydra.training import Precision, evaluate, train_epoch
 
 ROWS = [("stabilized", 16), ("stabilized", 128), ("simple_cnn", 16), ("simple_cnn", 128)]
+PRECISION_BATCHES = (16, 64, 128)  # issue 13's rows: SimpleCNN, Adam, training at these batch sizes
 Arm = Callable[[], float]
 
 
@@ -28,8 +28,19 @@ def project_arm(overrides: list[str]) -> Arm:
         torch.manual_seed(0)
         p = build_parts(cfg, torch.device("cpu"))
         return len(p.train) / timed(lambda: train_epoch(
-            p.model, p.train, cfg.batch_size, p.optimizer, p.criterion, p.transform))
+            model=p.model, data=p.train, batch_size=cfg.batch_size, optimizer=p.optimizer, criterion=p.criterion,
+            transform=p.transform, precision=Precision(cfg.precision)))
     return arm
+
+
+def eval_arm(overrides: list[str]) -> Arm:
+    """`evaluate` over the 10,000 test images, as a run's test evaluation calls it."""
+    cfg = compose_config(overrides)
+    configure_threads(cfg.threads)
+    p = build_parts(cfg, torch.device("cpu"))
+    return lambda: len(p.test) / timed(lambda: evaluate(
+        model=p.model, data=p.test, criterion=p.criterion, transform=p.transform,
+        batch_size=cfg.eval_batch_size, precision=Precision(cfg.precision)))
 
 
 def bare_arm(overrides: list[str]) -> Arm:
@@ -37,7 +48,7 @@ def bare_arm(overrides: list[str]) -> Arm:
     memory, default layout and settings, nothing else."""
     cfg = compose_config(overrides)
     split = build_parts(cfg, torch.device("cpu")).train
-    images, labels = (split.images - MNIST_MEAN) / MNIST_STD, split.labels
+    images, labels = (split.images - cfg.transform.mean) / cfg.transform.std, split.labels
 
     def arm() -> float:
         torch.manual_seed(0)
@@ -58,7 +69,8 @@ def bare_arm(overrides: list[str]) -> Arm:
 def standard_arm(overrides: list[str], root: Path, size: int, workers: int) -> Arm:
     """What most MNIST code does: torchvision MNIST, per-sample ToTensor + Normalize, a DataLoader."""
     cfg = compose_config(overrides)
-    to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))])
+    to_tensor = transforms.Compose([transforms.ToTensor(),
+                                    transforms.Normalize((cfg.transform.mean,), (cfg.transform.std,))])
     dataset = Subset(datasets.MNIST(str(root), train=True, transform=to_tensor), range(size))
 
     def arm() -> float:
@@ -78,9 +90,40 @@ def standard_arm(overrides: list[str], root: Path, size: int, workers: int) -> A
     return arm
 
 
-def run(reps: int, size: int, threads: int | None) -> str:
+def data_overrides(size: int, threads: int | None) -> list[str]:
     # `threads` reaches every arm: they share this process, and configure_threads sets it for all.
-    data = [f"data.train_size={size}", "data.val_size=1000", f"threads={'null' if threads is None else threads}"]
+    return [f"data.train_size={size}", "data.val_size=1000", f"threads={'null' if threads is None else threads}"]
+
+
+def precision_run(reps: int, size: int, threads: int | None) -> str:
+    """Issue 13: the project's training epoch and test evaluation in float32 against
+    bfloat16 autocast (SimpleCNN, Adam, defaults otherwise: channels-last, eval batch 128)."""
+    base = ["model=simple_cnn", "optimizer=adam", *data_overrides(size, threads)]
+    rows = []
+    for batch in PRECISION_BATCHES:
+        print(f"[precision] training, batch {batch} ...", flush=True)
+        rows.append([f"training, batch {batch}", *arms_ratio({
+            precision: project_arm([*base, f"batch_size={batch}", f"precision={precision}"])
+            for precision in ("32-true", "bf16-mixed")}, reps)])
+    print("[precision] evaluation ...", flush=True)
+    rows.append(["evaluation (10,000 test images), batch 128", *arms_ratio({
+        precision: eval_arm([*base, f"precision={precision}"]) for precision in ("32-true", "bf16-mixed")}, reps)])
+    return "\n\n".join([
+        f"### Precision, images/s (SimpleCNN, Adam, {size} training images, median of {reps}, arms interleaved, "
+        f"{torch.get_num_threads()} torch threads)",
+        table(["what", "32-true", "bf16-mixed", "bf16 / fp32"], rows),
+        f"Machine: {machine()}",
+    ])
+
+
+def arms_ratio(arms: dict[str, Arm], reps: int) -> list[object]:
+    """Two arms' medians, interleaved, and the second's over the first's."""
+    first, second = interleaved(arms, reps).values()
+    return [round(first), round(second), second / first]
+
+
+def run(reps: int, size: int, threads: int | None) -> str:
+    data = data_overrides(size, threads)
     speed_rows, aug_rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = torchvision_root(Path(tmp))
