@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO, TINY, csv_rows, run_cli
 from mnist_hydra.runtime import usable_cores
@@ -109,3 +110,33 @@ def test_killed_sweep_resumes_without_retraining_completed_runs(tmp_path):
         assert final[job] == done[job]
         assert "resume:" in (sweep / str(job) / "mnist_hydra.log").read_text()
     assert sorted(int(r["job"]) for r in _summary_rows(sweep)) == [0, 1, 2, 3]
+
+
+def test_a_local_submitit_job_killed_without_warning_is_recorded_and_the_sweep_still_summarizes(tmp_path):
+    """`+launcher=local` (submitit's local executor): SIGKILL of one job's process, as the
+    out-of-memory killer does; the sweep ends with its summary, the job failed, exit 1."""
+    sweep = tmp_path / "sweep"
+    args = [sys.executable, "-m", "mnist_hydra.run", "--multirun", "epochs=1,30", *TINY, "+launcher=local",
+            f"hydra.sweep.dir={sweep}"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / ".cache")}
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        job1 = sweep / "1"
+        deadline = time.monotonic() + 240
+        while not ((job1 / "metrics.csv").exists() and csv_rows(job1 / "metrics.csv")):
+            assert proc.poll() is None and time.monotonic() < deadline, "job 1 never trained"
+            time.sleep(0.1)
+        # submitit's local job id is the job's process id.
+        pid = int(yaml.safe_load((job1 / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["id"])
+        assert "submitit" in Path(f"/proc/{pid}/cmdline").read_text()
+        os.kill(pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, out[-3000:]
+    metrics = _metrics(sweep)
+    assert metrics[0]["status"] == "completed"
+    assert metrics[1]["status"] == "failed" and "ended without a result" in metrics[1]["error"]
+    assert {r["job"]: r["status"] for r in _summary_rows(sweep)} == {"0": "completed", "1": "failed"}
