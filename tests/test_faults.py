@@ -89,6 +89,7 @@ def test_two_sweeps_started_in_the_same_second_get_their_own_folders(tmp_path):
     assert len(sweep_dirs) == 2, sweep_dirs
     names = [d.name for d in sweep_dirs]
     assert all(re.fullmatch(r"\d\d-\d\d-\d\d(-1)?", n) for n in names), names
+    print("sweep folders:", names)
     if names[0] == names[1].removesuffix("-1"):  # resolved in the same second: the collision
         assert names[1].endswith("-1")
     seen = {}
