@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mnist_hydra import guards
-from mnist_hydra.config import CONFIG_DIR, config_hash, register_configs, resolved_config, validate
+from mnist_hydra.config import CONFIG_DIR, ConfigError, config_hash, register_configs, resolved_config, validate
 from mnist_hydra.data import load_dataset, split_indices
 from mnist_hydra.folders import register_resolver
 from mnist_hydra.models import count_parameters
@@ -120,8 +120,16 @@ def check_speed(parts: Parts, precision: Precision, batch_size: int) -> None:
                     "may be faster", precision.name, speedup)
 
 
-def restore(run_dir: Path, cfg_hash: str, parts: Parts) -> FitResult | None:
-    """The unfinished run of the same config in run_dir (its last.pt), loaded into `parts`."""
+def resume_point(parts: Parts, result: FitResult, cfg_hash: str, seed: int) -> dict[str, Any]:
+    """last.pt: everything `restore` needs to continue after the epochs in result.history."""
+    return {"model_state": parts.model.state_dict(), "optimizer_state": parts.optimizer.state_dict(),
+            "rng": rng_states(), "history": history_rows(result.history), "best_val_acc": result.best_val_acc,
+            "best_epoch": result.best_epoch, "config_hash": cfg_hash, "seed": seed}
+
+
+def restore(run_dir: Path, cfg_hash: str, parts: Parts) -> tuple[FitResult, int] | None:
+    """The unfinished run of the same config in run_dir (its last.pt), loaded into `parts`,
+    and the seed it was started with (a drawn one stays the run's seed)."""
     path = run_dir / LAST_CHECKPOINT
     if not path.is_file():
         return None
@@ -137,7 +145,7 @@ def restore(run_dir: Path, cfg_hash: str, parts: Parts) -> FitResult | None:
     if result.best_epoch is not None:
         result.best_state = load_checkpoint(run_dir / CHECKPOINT)["model_state"]
     log.info("resume: continuing %s after epoch %d", run_dir, len(result.history))
-    return result
+    return result, state["seed"]
 
 
 def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: dict[str, Any] | None = None,
@@ -159,11 +167,11 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
     log.info("data: %d train / %d val / %d test images", len(parts.train), len(parts.val), len(parts.test))
     if precision.name != "32-true":
         check_speed(parts, precision, cfg.batch_size)
+    cfg_hash = config_hash(cfg)
+    result, seed = (restore(run_dir, cfg_hash, parts) if cfg.resume else None) or (FitResult(), seed)
     # The drawn seed, not null, so that best.pt alone can replay the run.
     config = {**resolved_config(cfg), "seed": seed}
-    cfg_hash = config_hash(cfg)
-    resumed = restore(run_dir, cfg_hash, parts) if cfg.resume else None
-    recorder = RunRecorder(run_dir, resumed.history if resumed else [])
+    recorder = RunRecorder(run_dir, result.history)
 
     def on_epoch(row: EpochResult, is_best: bool) -> None:
         log.info(
@@ -175,13 +183,8 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
         if is_best:  # at a new best the live weights are the best ones
             save_checkpoint(run_dir / CHECKPOINT, {"model_state": parts.model.state_dict(), "config": config,
                                                    "epoch": row.epoch, "val_acc": row.val_acc})
-        save_checkpoint(run_dir / LAST_CHECKPOINT, {
-            "model_state": parts.model.state_dict(), "optimizer_state": parts.optimizer.state_dict(),
-            "rng": rng_states(), "history": history_rows(result.history),
-            "best_val_acc": result.best_val_acc, "best_epoch": result.best_epoch, "config_hash": cfg_hash,
-        })
+        save_checkpoint(run_dir / LAST_CHECKPOINT, resume_point(parts, result, cfg_hash, seed))
 
-    result = resumed or FitResult()
     try:
         fit(model=parts.model, optimizer=parts.optimizer, criterion=parts.criterion, transform=parts.transform,
             train=parts.train, val=parts.val, epochs=cfg.epochs, batch_size=cfg.batch_size,
@@ -291,7 +294,10 @@ def task(cfg: DictConfig) -> float:
     try:
         metrics = train(cfg, run_dir, parallel_jobs=jobs, hparams=task_hparams(cfg, hydra_cfg), progress=bars)
     except Exception as err:
-        log.exception("run failed")
+        if isinstance(err, ConfigError):  # the message says it all; a traceback would bury it
+            log.error("run failed: %s", err)
+        else:
+            log.exception("run failed")
         write_metrics(run_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}", **identity})
         if not multirun:
             raise

@@ -16,17 +16,20 @@ from omegaconf import OmegaConf
 
 RESOLVER = "mnist_hydra.unique_dir"
 _claimed: list[Path] = []
+_created_parents: list[Path] = []  # deepest first: multirun/<date>, multirun
 
 
 def unique_dir(base: str) -> str:
     """Create and return `base`, or the first free `base-N`; this process owns it."""
     path = Path(base)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _created_parents.extend(p for p in path.parents if p != Path(".") and not p.exists())
     for n in itertools.count():
         candidate = path if n == 0 else path.with_name(f"{path.name}-{n}")
         try:
+            # parents again on every try: another process may just have removed an empty one
+            candidate.parent.mkdir(parents=True, exist_ok=True)
             candidate.mkdir()
-        except FileExistsError:
+        except (FileExistsError, FileNotFoundError):
             continue
         _claimed.append(candidate)
         return str(candidate)
@@ -45,6 +48,11 @@ def _remove_unused() -> None:
     for path in _claimed:
         if path.is_dir() and {p.name for p in path.iterdir()} <= {"multirun.yaml"}:
             shutil.rmtree(path, ignore_errors=True)
+            for parent in _created_parents:  # and the folders created for it, if left empty
+                try:
+                    parent.rmdir()
+                except OSError:  # not empty (another run is there) or already gone
+                    break
 
 
 def register_resolver() -> None:
