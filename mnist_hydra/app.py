@@ -109,11 +109,18 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     return Parts(model, optimizer, build(cfg.criterion), build(cfg.transform), train_split, val_split, test_split)
 
 
-def check_speed(parts: Parts, precision: Precision, batch_size: int) -> None:
+_speedups: dict[tuple, float] = {}  # measured once per process: a joblib worker runs many jobs
+
+
+def check_speed(cfg: DictConfig, parts: Parts, precision: Precision) -> None:
     """Warn (never switch silently) when mixed precision is slower than float32 here. The
     random state is restored, so the run draws the same numbers as without the check."""
-    with torch.random.fork_rng():
-        speedup = autocast_speedup(parts.model, parts.transform(parts.train.images[:batch_size], True), precision)
+    key = (str(parts.train.images.device), OmegaConf.to_yaml(cfg.model), cfg.batch_size, precision.name)
+    if key not in _speedups:
+        with torch.random.fork_rng():
+            images = parts.transform(parts.train.images[:cfg.batch_size], True)
+            _speedups[key] = autocast_speedup(parts.model, images, precision)
+    speedup = _speedups[key]
     log.info("precision %s: %.2fx the speed of 32-true on this device (forward + backward)", precision.name, speedup)
     if speedup < 1:
         log.warning("precision=%s is slower than 32-true on this hardware (%.2fx); precision=32-true "
@@ -166,7 +173,7 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
     parts = build_parts(cfg, device)
     log.info("data: %d train / %d val / %d test images", len(parts.train), len(parts.val), len(parts.test))
     if precision.name != "32-true":
-        check_speed(parts, precision, cfg.batch_size)
+        check_speed(cfg, parts, precision)
     cfg_hash = config_hash(cfg)
     result, seed = (restore(run_dir, cfg_hash, parts) if cfg.resume else None) or (FitResult(), seed)
     # The drawn seed, not null, so that best.pt alone can replay the run.
@@ -183,7 +190,8 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
         if is_best:  # at a new best the live weights are the best ones
             save_checkpoint(run_dir / CHECKPOINT, {"model_state": parts.model.state_dict(), "config": config,
                                                    "epoch": row.epoch, "val_acc": row.val_acc})
-        save_checkpoint(run_dir / LAST_CHECKPOINT, resume_point(parts, result, cfg_hash, seed))
+        if row.epoch < cfg.epochs and not result.diverged:  # a finished run deletes last.pt anyway
+            save_checkpoint(run_dir / LAST_CHECKPOINT, resume_point(parts, result, cfg_hash, seed))
 
     try:
         fit(model=parts.model, optimizer=parts.optimizer, criterion=parts.criterion, transform=parts.transform,

@@ -66,27 +66,17 @@ def evaluate_checkpoint(ckpt_path: Path, split: str = "test", device: str = "aut
     _, val, test = load_splits(cfg, torch_device)
     data = test if split == "test" else val
     run_precision = Precision(precision or cfg.get("precision", "32-true"))
-    loss, accuracy = evaluate(model=model, data=data, criterion=criterion, transform=transform,
-                              batch_size=cfg.eval_batch_size, precision=run_precision)
-    predictions = predict(model, data.images, transform, cfg.eval_batch_size, run_precision)
     confusion = torch.zeros(10, 10, dtype=torch.long)
-    confusion.index_put_((data.labels.cpu(), predictions.cpu()), torch.ones_like(predictions.cpu()), accumulate=True)
+
+    def count(predicted: torch.Tensor, labels: torch.Tensor) -> None:
+        confusion.index_put_((labels.cpu(), predicted.cpu()), torch.ones_like(labels.cpu()), accumulate=True)
+
+    loss, accuracy = evaluate(model=model, data=data, criterion=criterion, transform=transform,
+                              batch_size=cfg.eval_batch_size, precision=run_precision, on_predictions=count)
     per_class = (100.0 * confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
     return {"checkpoint": str(Path(ckpt_path).resolve()), "split": split, "images": len(data),
             "accuracy": accuracy, "loss": loss, "precision": run_precision.name,
             "epoch": payload.get("epoch"), "per_class_accuracy": per_class, "confusion": confusion.tolist()}
-
-
-@torch.inference_mode()
-def predict(model: torch.nn.Module, images: torch.Tensor, transform: Any, batch_size: int,
-            precision: Precision) -> torch.Tensor:
-    """Predicted classes, in the same batches evaluate() uses."""
-    model.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        with precision.autocast(images.device):
-            out.append(model(transform(images[start:start + batch_size], False)).argmax(1))
-    return torch.cat(out)
 
 
 def plot_confusion(confusion: list[list[int]], title: str, path: Path) -> None:

@@ -120,9 +120,10 @@ def train_epoch(
 @torch.inference_mode()
 def evaluate(
     *, model: nn.Module, data: Split, criterion: nn.Module, transform: Transform, batch_size: int,
-    precision: Precision = FP32,
+    precision: Precision = FP32, on_predictions: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
 ) -> tuple[float, float]:
-    """Mean loss and accuracy % over a split, in batches of `batch_size`."""
+    """Mean loss and accuracy % over a split, in batches of `batch_size`;
+    `on_predictions(predicted, labels)` sees every batch (e.g. for a confusion matrix)."""
     model.eval()
     loss_sum, correct = 0.0, 0
     for start in range(0, len(data), batch_size):
@@ -130,8 +131,11 @@ def evaluate(
         labels = data.labels[start:start + batch_size]
         with precision.autocast(labels.device):
             logits = model(images)
+        predicted = logits.argmax(1)
         loss_sum += criterion(logits.float(), labels).item() * len(labels)
-        correct += (logits.argmax(1) == labels).sum().item()
+        correct += (predicted == labels).sum().item()
+        if on_predictions is not None:
+            on_predictions(predicted, labels)
     return loss_sum / len(data), 100.0 * correct / len(data)
 
 
