@@ -110,15 +110,16 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
 
 
 _speedups: dict[tuple, float] = {}  # measured once per process: a joblib worker runs many jobs
+SPEED_PROBE_IMAGES = 64  # one batch of this size: the question is only faster or slower
 
 
 def check_speed(cfg: DictConfig, parts: Parts, precision: Precision) -> None:
     """Warn (never switch silently) when mixed precision is slower than float32 here. The
     random state is restored, so the run draws the same numbers as without the check."""
-    key = (str(parts.train.images.device), OmegaConf.to_yaml(cfg.model), cfg.batch_size, precision.name)
+    key = (str(parts.train.images.device), OmegaConf.to_yaml(cfg.model), precision.name)
     if key not in _speedups:
         with torch.random.fork_rng():
-            images = parts.transform(parts.train.images[:cfg.batch_size], True)
+            images = parts.transform(parts.train.images[:SPEED_PROBE_IMAGES], True)
             _speedups[key] = autocast_speedup(parts.model, images, precision)
     speedup = _speedups[key]
     log.info("precision %s: %.2fx the speed of 32-true on this device (forward + backward)", precision.name, speedup)

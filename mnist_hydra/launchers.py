@@ -25,7 +25,6 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import open_dict
 
 log = logging.getLogger(__name__)
-FINISHED = ("completed", "diverged")
 
 
 class _RecordingJob:
@@ -81,7 +80,7 @@ class RecordingLaunch:
 
     def lost_job(self, job: Any, overrides: Sequence[str], job_num: int, err: Exception) -> JobReturn:
         """Record a job that ended without a result; returns what the sweeper gets for it."""
-        from mnist_hydra.outputs import read_metrics, write_metrics
+        from mnist_hydra.outputs import FINISHED, read_metrics, write_metrics
 
         try:
             state = job.state
