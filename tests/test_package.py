@@ -20,12 +20,16 @@ TINY = ["data=mnist_sample", "data.train_size=200", "data.val_size=100", "epochs
 def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """The wheel installed into a target folder (no dependencies: the test venv has them)."""
     work = tmp_path_factory.mktemp("wheel")
-    # Built from a copy without build/ and egg-info leftovers, which setuptools would reuse.
+    # Built from a copy without build/ and egg-info leftovers, which setuptools would reuse,
+    # nor the checkout's venv and run folders (top level only: mnist_hydra/data/ is code).
     source = work / "source"
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "outputs", "multirun", "data"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(work / "dist"), str(source)], check=True, capture_output=True)
+    local = {".git", ".venv", "build", "dist", "outputs", "multirun", "data", ".pytest_cache"}
+    shutil.copytree(REPO, source, ignore=lambda folder, names: [
+        name for name in names if (Path(folder) == REPO and name in local)
+        or name == "__pycache__" or name.endswith(".egg-info")])
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(work / "dist"), str(source)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     wheel = next((work / "dist").glob("mnist_hydra-*.whl"))
     target = work / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
