@@ -100,7 +100,9 @@ start_database() {
     if ! db -e 'SELECT 1' >/dev/null 2>&1; then
         say "starting mariadbd (127.0.0.1:$DB_PORT)"
         # Small buffers: a test cluster's accounting is tiny, and the machine is shared.
-        mariadbd --user=mysql --datadir="$data" --socket="$DB_SOCK" --port="$DB_PORT" \
+        # setsid: its own session, like the slurm daemons, so that ending the shell (or the
+        # process group) that started the cluster does not take the database down with it.
+        setsid mariadbd --user=mysql --datadir="$data" --socket="$DB_SOCK" --port="$DB_PORT" \
             --bind-address=127.0.0.1 --pid-file="$DB_RUN/mariadbd.pid" \
             --log-error="$DB_RUN/mariadbd.log" --innodb-buffer-pool-size=32M \
             --performance-schema=OFF </dev/null >/dev/null 2>&1 &
@@ -243,6 +245,9 @@ status() {
     command -v sinfo >/dev/null || die "sinfo not installed (run: $0 start)"
     sinfo -N -l
     squeue
+    # Exit non-zero unless every part answers: a cluster without its accounting database
+    # runs jobs, but submitit then never learns that a cancelled job ended.
+    sacct -X -n -o JobID >/dev/null || die "accounting (slurmdbd/mariadbd) does not answer (run: $0 start)"
     sacct -X -o JobID,JobName,State,Elapsed | tail -n 20
 }
 

@@ -114,20 +114,6 @@ def test_bad_config_fails_before_any_run_folder_is_written(tmp_path):
     assert not (tmp_path / "bad" / "metrics.csv").exists()
 
 
-def test_help_describes_groups_keys_and_examples(tmp_path):
-    proc = run_cli(["--help"], cwd=tmp_path)
-    assert proc.returncode == 0
-    groups = dict(line.split(": ", 1) for line in proc.stdout.splitlines()
-                  if ": " in line and line.split(":")[0] in {"model", "optimizer", "criterion", "transform", "data", "experiment"})
-    assert {"simple_cnn", "baseline", "stabilized", "high_vision", "modernist"} <= set(groups["model"].split(", "))
-    assert {"sgd", "adam"} <= set(groups["optimizer"].split(", "))
-    assert {"cross_entropy", "manual"} <= set(groups["criterion"].split(", "))
-    assert {"standard", "augmented"} <= set(groups["transform"].split(", "))
-    assert {"mnist", "mnist_sample"} <= set(groups["data"].split(", "))
-    for text in ["batch_size", "weight_decay", "data.train_size", "python -m mnist_hydra.run --multirun lr="]:
-        assert text in proc.stdout
-
-
 @pytest.mark.parametrize("losses, expected", [
     ([2.0, 1.0, 0.9995, 0.9990, 0.9989, 0.5], 5),  # 3 small improvements in a row end at epoch 5
     ([2.0, 1.0, 0.5, 0.25], 4),  # never: the number of epochs

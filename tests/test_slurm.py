@@ -47,6 +47,10 @@ def cluster_problem() -> Optional[str]:
         return f"no idle SLURM node (sinfo: {proc.stdout.strip() or 'no nodes'})"
     if max(ready) < 2:
         return "the SLURM node has 1 CPU: cannot tell cpus_per_task from the node's cores"
+    # submitit learns that a cancelled job ended only from sacct (accounting).
+    accounting = subprocess.run(["sacct", "-X", "-n", "-o", "JobID"], capture_output=True, text=True, timeout=30)
+    if accounting.returncode != 0:
+        return f"no SLURM accounting (sacct: {accounting.stderr.strip()[-200:]}); scripts/slurm_cluster.sh start"
     return None
 
 

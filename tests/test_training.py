@@ -119,7 +119,7 @@ def test_eval_rejects_missing_corrupt_and_foreign_files(tmp_path, content, messa
 def test_debug_fast_is_named_and_limited(tmp_path):
     proc = run_cli(["debug=fast"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "DEBUG RUN (debug=fast)" in proc.stderr
+    assert "DEBUG RUN (debug=fast)" in proc.stdout  # Hydra's console log goes to stdout
     (run_dir,) = (tmp_path / "outputs" / "debug").glob("*/*")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs_run"] == 1 and metrics["test_acc"] is not None
@@ -145,7 +145,8 @@ def test_help_lists_real_options_launchers_and_every_key(tmp_path):
     proc = run_cli(["--help"], cwd=tmp_path)
     assert proc.returncode == 0
     assert "base_" not in proc.stdout
-    for text in ["model: baseline, high_vision, modernist, simple_cnn, stabilized", "debug: fast, limit, overfit",
+    for text in ["mnist-hydra --multirun lr=", "data: mnist, mnist_sample", "+experiment: architectures,",
+                 "transform: augmented, standard", "criterion: cross_entropy, manual", "data.train_size ","model: baseline, high_vision, modernist, simple_cnn, stabilized", "debug: fast, limit, overfit",
                  "hydra/launcher: basic, joblib, submitit_local, submitit_slurm", "+launcher: local, slurm"]:
         assert text in proc.stdout
     for f in fields(RunConfig):
@@ -164,3 +165,18 @@ def test_tab_completion_of_the_console_script(tmp_path):
     proc = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.stdout.split() == ["model=stabilized"], proc.stderr
+
+
+def test_an_explicit_data_root_wins_over_mnist_root_and_is_recorded(tmp_path):
+    """Issue 9: `MNIST_ROOT=A ... data.root=B` uses B and records B."""
+    real = os.environ.get("MNIST_ROOT")
+    if not real:
+        pytest.skip("MNIST_ROOT is not set: full MNIST is needed (CI sets it)")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mnist_hydra.run", f"data.root={real}", "data.train_size=200", "data.val_size=100",
+         "epochs=1", "test=false", "data.download=false", "hydra.run.dir=run"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "MNIST_ROOT": str(tmp_path / "no-such-folder"), "PYTHONPATH": str(REPO),
+             "XDG_CACHE_HOME": str(tmp_path / ".cache")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["data_root"] == str(Path(real).resolve())
