@@ -53,14 +53,16 @@ def parse_overrides(items: list[Any]) -> dict[str, str]:
 
 
 def _read_overrides(job_dir: Path, metrics: dict[str, Any]) -> dict[str, str]:
-    """The job's overrides from .hydra/overrides.yaml, else from metrics.json."""
-    try:
-        items = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text())
-    except (OSError, yaml.YAMLError):
-        items = None
+    """The job's overrides from its metrics.json (written with the results it names), else
+    from .hydra/overrides.yaml. Hydra rewrites .hydra/ when a reused sweep folder's job
+    starts, also when the job then refuses to overwrite another config's finished run."""
+    items = metrics.get("overrides")
     if not isinstance(items, list):
-        items = metrics.get("overrides") or []
-    return parse_overrides(items)
+        try:
+            items = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text())
+        except (OSError, yaml.YAMLError):
+            items = None
+    return parse_overrides(items if isinstance(items, list) else [])
 
 
 def _number(value: Any) -> Optional[float]:
