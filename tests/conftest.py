@@ -1,9 +1,12 @@
 """Shared helpers: compose configs the way the app does, and run the real CLI."""
 import csv
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 from mnist_hydra.config import compose_config  # noqa: F401 - the tests' way to build configs
 
@@ -25,3 +28,38 @@ def run_cli(args: list[str], cwd: Path, module: str = "mnist_hydra.run", **kwarg
 def csv_rows(path: Path) -> list[dict[str, str]]:
     with open(path) as f:
         return list(csv.DictReader(f))
+
+
+def sweep_metrics(sweep: Path) -> dict[int, dict]:
+    """Each job folder's metrics.json, by job number (jobs without one are left out)."""
+    jobs = sweep.iterdir() if sweep.exists() else []
+    return {int(d.name): json.loads((d / "metrics.json").read_text())
+            for d in jobs if d.name.isdigit() and (d / "metrics.json").exists()}
+
+
+def summary_rows(sweep: Path) -> list[dict[str, str]]:
+    return csv_rows(sweep / "summary.csv")
+
+
+def sweep_killing_job_1(args: list[str], cwd: Path, kill: Callable[[Path], None]) -> tuple[int, str]:
+    """Run the sweep `python -m mnist_hydra.run --multirun ...args epochs=1,30` from cwd (its
+    hydra.sweep.dir set by args); once job 1 has logged an epoch, kill it without warning
+    with `kill(job 1's folder)`. Returns the sweep's exit status and output."""
+    sweep = Path(next(a for a in args if a.startswith("hydra.sweep.dir=")).partition("=")[2])
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(cwd / ".cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "mnist_hydra.run", "--multirun", *args, "epochs=1,30"],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        job1 = sweep / "1"
+        while not ((job1 / "metrics.csv").exists() and csv_rows(job1 / "metrics.csv")):
+            assert proc.poll() is None, f"the sweep ended before job 1 trained: {proc.communicate()[0][-3000:]}"
+            assert time.monotonic() < deadline, "job 1 never trained"
+            time.sleep(0.2)
+        kill(job1)
+        out, _ = proc.communicate(timeout=300)  # before the fix: it raised, or waited forever
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out

@@ -3,21 +3,16 @@
 Needs a running cluster: `scripts/slurm_cluster.sh start` (as root; .ci/run does it).
 Every test here skips, with the reason, where there is none.
 """
-import csv
-import json
-import os
 import re
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Optional
 
 import pytest
 import yaml
 
-from conftest import REPO, TINY, csv_rows, run_cli
+from conftest import TINY, csv_rows, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics
 
 pytestmark = pytest.mark.slow
 GRID = ["lr=0.001,0.01", "batch_size=16,32"]
@@ -61,16 +56,6 @@ def slurm():
         pytest.skip(problem)
 
 
-def _metrics(sweep: Path) -> dict[int, dict]:
-    return {int(d.name): json.loads((d / "metrics.json").read_text())
-            for d in sweep.iterdir() if d.name.isdigit() and (d / "metrics.json").exists()}
-
-
-def _summary_rows(sweep: Path) -> list[dict[str, str]]:
-    with open(sweep / "summary.csv") as f:
-        return list(csv.DictReader(f))
-
-
 @pytest.fixture(scope="module")
 def slurm_sweep(slurm, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm")
@@ -83,7 +68,7 @@ def slurm_sweep(slurm, tmp_path_factory):
 
 def test_a_slurm_sweep_writes_the_same_run_folders_with_the_allocated_threads_and_a_summary(slurm_sweep):
     _, sweep, _, proc = slurm_sweep
-    metrics = _metrics(sweep)
+    metrics = sweep_metrics(sweep)
     assert sorted(metrics) == [0, 1, 2, 3]
     assert {tuple(m["overrides"][:2]) for m in metrics.values()} == {
         ("lr=0.001", "batch_size=16"), ("lr=0.001", "batch_size=32"),
@@ -98,7 +83,7 @@ def test_a_slurm_sweep_writes_the_same_run_folders_with_the_allocated_threads_an
         hydra_yaml = (sweep / str(job) / ".hydra" / "hydra.yaml").read_text()
         assert re.search(r"\n    id: '?\d+_\d+'?\n", hydra_yaml), "no SLURM job id in .hydra/hydra.yaml"
     assert list((sweep / ".submitit").glob("*/*_log.out")), "no submitit job logs"
-    rows = _summary_rows(sweep)
+    rows = summary_rows(sweep)
     assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
     assert float(rows[0]["best_val_acc"]) == max(m["best_val_acc"] for m in metrics.values())
     assert (sweep / "summary.md").exists() and (sweep / "pivot.csv").exists()
@@ -107,15 +92,15 @@ def test_a_slurm_sweep_writes_the_same_run_folders_with_the_allocated_threads_an
 
 def test_resume_on_a_slurm_sweep_retrains_nothing(slurm_sweep):
     workdir, sweep, args, _ = slurm_sweep
-    before = _metrics(sweep)
+    before = sweep_metrics(sweep)
     stamps = {job: (sweep / str(job) / "metrics.json").stat().st_mtime_ns for job in before}
     proc = run_cli([*args, "resume=true"], cwd=workdir)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for job, stamp in stamps.items():
         assert (sweep / str(job) / "metrics.json").stat().st_mtime_ns == stamp, f"job {job} was retrained"
         assert "resume:" in (sweep / str(job) / "mnist_hydra.log").read_text()
-    assert _metrics(sweep) == before
-    assert len(_summary_rows(sweep)) == 4
+    assert sweep_metrics(sweep) == before
+    assert len(summary_rows(sweep)) == 4
 
 
 def test_a_failing_slurm_job_is_recorded_and_the_sweep_exits_non_zero(slurm, tmp_path):
@@ -125,10 +110,10 @@ def test_a_failing_slurm_job_is_recorded_and_the_sweep_exits_non_zero(slurm, tmp
                     "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10",
                     f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    metrics = _metrics(sweep)
+    metrics = sweep_metrics(sweep)
     assert [metrics[j]["status"] for j in range(2)] == ["completed", "failed"]
     assert "999999" in metrics[1]["error"]
-    rows = {r["job"]: r for r in _summary_rows(sweep)}
+    rows = {r["job"]: r for r in summary_rows(sweep)}
     assert rows["1"]["status"] == "failed" and "999999" in rows["1"]["error"]
 
 
@@ -142,60 +127,46 @@ def test_a_job_reaching_its_time_limit_is_recorded_as_failed(slurm, tmp_path):
     proc = run_cli(["--multirun", "epochs=500", *TINY[:3], *SLURM[:3], "hydra.launcher.timeout_min=2",
                     "hydra.launcher.signal_delay_s=30", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    metrics = _metrics(sweep)
+    metrics = sweep_metrics(sweep)
     assert metrics[0]["status"] == "failed", metrics
     assert "UncompletedJobError" in metrics[0]["error"] and "timed-out" in metrics[0]["error"]
-    rows = _summary_rows(sweep)
+    rows = summary_rows(sweep)
     assert [(r["job"], r["status"]) for r in rows] == [("0", "failed")]
-
-
-def _wait_for(predicate, timeout: float, what: str, proc: Optional[subprocess.Popen] = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the sweep ended before {what}: {proc.communicate()[0][-3000:]}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_a_job_killed_by_scancel_is_recorded_the_summary_is_written_and_resume_reruns_only_it(slurm, tmp_path):
     """Issue 11 item 2: `scancel` of a running job leaves no result. The sweep must still end
     with its summary, list the job as failed and exit 1; resume=true reruns only that job."""
     sweep = tmp_path / "sweep"
-    # Job 0 finishes in a few seconds; job 1 (30 epochs) is still training when it is cancelled.
-    args = ["--multirun", "epochs=1,30", *TINY[:3], *SLURM, f"hydra.sweep.dir={sweep}"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / ".cache")}
-    proc = subprocess.Popen([sys.executable, "-m", "mnist_hydra.run", *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        job1 = sweep / "1"
-        _wait_for(lambda: (job1 / "metrics.csv").exists() and len(csv_rows(job1 / "metrics.csv")) >= 1,
-                  240, "job 1's first epoch", proc)
-        slurm_id = str(yaml.safe_load((job1 / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["id"])
+    ids = []
+
+    def scancel(job_dir: Path) -> None:
+        slurm_id = str(yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["id"])
         assert re.fullmatch(r"\d+_1", slurm_id), slurm_id
         subprocess.run(["scancel", slurm_id], check=True, timeout=30)
-        out, _ = proc.communicate(timeout=300)  # before the fix: it raised, or waited forever
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 1, out[-3000:]
-    metrics = _metrics(sweep)
+        ids.append(slurm_id)
+
+    # Job 0 finishes in a few seconds; job 1 (30 epochs) is still training when it is cancelled.
+    sweep_args = [*TINY[:3], *SLURM, f"hydra.sweep.dir={sweep}"]
+    status, out = sweep_killing_job_1(sweep_args, tmp_path, scancel)
+    (slurm_id,) = ids
+    job1 = sweep / "1"
+    assert status == 1, out[-3000:]
+    metrics = sweep_metrics(sweep)
     assert metrics[0]["status"] == "completed"
     assert metrics[1]["status"] == "failed", metrics[1]
     assert slurm_id in metrics[1]["error"] and "CANCELLED" in metrics[1]["error"], metrics[1]["error"]
     assert len(csv_rows(job1 / "metrics.csv")) < 30, "job 1 finished before it was cancelled"
-    rows = {r["job"]: r for r in _summary_rows(sweep)}
+    rows = {r["job"]: r for r in summary_rows(sweep)}
     assert rows["0"]["status"] == "completed" and rows["1"]["status"] == "failed"
     assert (sweep / "summary.md").exists()
     assert "best_val_acc" in out  # the table was printed
 
     stamp = (sweep / "0" / "metrics.json").stat().st_mtime_ns
-    resumed = run_cli([*args, "resume=true"], cwd=tmp_path)
+    resumed = run_cli(["--multirun", "epochs=1,30", *sweep_args, "resume=true"], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert (sweep / "0" / "metrics.json").stat().st_mtime_ns == stamp, "job 0 was retrained"
-    final = _metrics(sweep)
+    final = sweep_metrics(sweep)
     assert final[1]["status"] == "completed" and final[1]["epochs_run"] == 30
     assert [int(r["epoch"]) for r in csv_rows(job1 / "metrics.csv")] == list(range(1, 31))
-    assert {r["job"]: r["status"] for r in _summary_rows(sweep)} == {"0": "completed", "1": "completed"}
+    assert {r["job"]: r["status"] for r in summary_rows(sweep)} == {"0": "completed", "1": "completed"}

@@ -1,5 +1,4 @@
 """Multirun on the shipped sample: launchers, failure isolation, kill-and-resume."""
-import json
 import os
 import signal
 import subprocess
@@ -10,21 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, TINY, csv_rows, run_cli
+from conftest import REPO, TINY, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics
 from mnist_hydra.runtime import usable_cores
 
 pytestmark = pytest.mark.slow
 GRID = ["lr=0.001,0.01", "batch_size=16,32"]
-
-
-def _metrics(sweep: Path) -> dict[int, dict]:
-    jobs = sweep.iterdir() if sweep.exists() else []
-    return {int(d.name): json.loads((d / "metrics.json").read_text())
-            for d in jobs if d.name.isdigit() and (d / "metrics.json").exists()}
-
-
-def _summary_rows(sweep: Path) -> list[dict[str, str]]:
-    return csv_rows(sweep / "summary.csv")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +26,7 @@ def basic_sweep(tmp_path_factory):
 
 def test_basic_multirun_gives_each_combination_a_full_run_folder_and_a_summary(basic_sweep):
     sweep, proc = basic_sweep
-    metrics = _metrics(sweep)
+    metrics = sweep_metrics(sweep)
     assert sorted(metrics) == [0, 1, 2, 3]
     assert {tuple(o for o in m["overrides"] if o.startswith(("lr=", "batch_size="))) for m in metrics.values()} == {
         ("lr=0.001", "batch_size=16"), ("lr=0.001", "batch_size=32"),
@@ -46,26 +35,26 @@ def test_basic_multirun_gives_each_combination_a_full_run_folder_and_a_summary(b
         files = {p.name for p in (sweep / str(job)).iterdir()}
         assert {"metrics.json", "metrics.csv", "best.pt", "mnist_hydra.log", ".hydra"} <= files
         assert any(name.startswith("events.out.tfevents") for name in files)
-    rows = _summary_rows(sweep)
+    rows = summary_rows(sweep)
     assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
     assert float(rows[0]["best_val_acc"]) == max(m["best_val_acc"] for m in metrics.values())
     assert (sweep / "summary.md").exists() and (sweep / "summary.png").exists()
     assert "best_val_acc" in proc.stdout  # the table is printed at the end of the sweep
 
 
-def test_joblib_runs_in_parallel_with_split_threads_and_gives_the_same_metrics(basic_sweep, tmp_path):
+def test_joblib_runs_in_parallel_with_split_threads_and_gives_the_samesweep_metrics(basic_sweep, tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_cli(["--multirun", *GRID, *TINY, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                     f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    basic, joblib = _metrics(basic_sweep[0]), _metrics(sweep)
+    basic, joblib = sweep_metrics(basic_sweep[0]), sweep_metrics(sweep)
     assert sorted(joblib) == [0, 1, 2, 3]
     for job in range(4):
         assert joblib[job]["threads"] == max(1, usable_cores() // 2)
         # Fewer torch threads change float summation order: equal up to rounding.
         assert joblib[job]["best_val_acc"] == pytest.approx(basic[job]["best_val_acc"], abs=1.01)
         assert joblib[job]["final_train_loss"] == pytest.approx(basic[job]["final_train_loss"], rel=1e-3)
-    assert len(_summary_rows(sweep)) == 4
+    assert len(summary_rows(sweep)) == 4
 
 
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
@@ -74,10 +63,10 @@ def test_a_failing_job_is_recorded_the_rest_still_run_and_the_sweep_exits_non_ze
     proc = run_cli(["--multirun", "data.train_size=200,999999,300", *TINY[:1], "data.val_size=100", "epochs=1",
                     f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 1
-    metrics = _metrics(sweep)
+    metrics = sweep_metrics(sweep)
     assert [metrics[j]["status"] for j in range(3)] == ["completed", "failed", "completed"]
     assert "999999" in metrics[1]["error"]
-    rows = {r["job"]: r for r in _summary_rows(sweep)}
+    rows = {r["job"]: r for r in summary_rows(sweep)}
     assert rows["1"]["status"] == "failed" and "999999" in rows["1"]["error"]
 
 
@@ -92,53 +81,42 @@ def test_killed_sweep_resumes_without_retraining_completed_runs(tmp_path):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
-    while len(_metrics(sweep)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+    while len(sweep_metrics(sweep)) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=60)
-    done = _metrics(sweep)
+    done = sweep_metrics(sweep)
     assert 2 <= len(done) < 4, "the sweep was interrupted half-way"
     stamps = {job: (sweep / str(job) / "metrics.json").stat().st_mtime_ns for job in done}
 
     resumed = run_cli(["--multirun", "seed=1,2,3,4", *TINY, "data.train_size=1500", "resume=true",
                        f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    final = _metrics(sweep)
+    final = sweep_metrics(sweep)
     assert sorted(final) == [0, 1, 2, 3] and {m["status"] for m in final.values()} == {"completed"}
     for job, stamp in stamps.items():
         assert (sweep / str(job) / "metrics.json").stat().st_mtime_ns == stamp, f"job {job} was retrained"
         assert final[job] == done[job]
         assert "resume:" in (sweep / str(job) / "mnist_hydra.log").read_text()
-    assert sorted(int(r["job"]) for r in _summary_rows(sweep)) == [0, 1, 2, 3]
+    assert sorted(int(r["job"]) for r in summary_rows(sweep)) == [0, 1, 2, 3]
 
 
 def test_a_local_submitit_job_killed_without_warning_is_recorded_and_the_sweep_still_summarizes(tmp_path):
     """`+launcher=local` (submitit's local executor): SIGKILL of one job's process, as the
     out-of-memory killer does; the sweep ends with its summary, the job failed, exit 1."""
     sweep = tmp_path / "sweep"
-    args = [sys.executable, "-m", "mnist_hydra.run", "--multirun", *TINY, "epochs=1,30", "+launcher=local",
-            f"hydra.sweep.dir={sweep}"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / ".cache")}
-    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        job1 = sweep / "1"
-        deadline = time.monotonic() + 240
-        while not ((job1 / "metrics.csv").exists() and csv_rows(job1 / "metrics.csv")):
-            assert proc.poll() is None and time.monotonic() < deadline, "job 1 never trained"
-            time.sleep(0.1)
+
+    def kill(job_dir: Path) -> None:
         # submitit's local job id is the pid of the job's controller; the training runs in its child.
-        controller = yaml.safe_load((job1 / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["id"]
+        controller = yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["id"]
         children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(controller)], capture_output=True,
                                   text=True).stdout.split()
         assert len(children) == 1, children
         os.kill(int(children[0]), signal.SIGKILL)
-        out, _ = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 1, out[-3000:]
-    metrics = _metrics(sweep)
+
+    status, out = sweep_killing_job_1([*TINY, "+launcher=local", f"hydra.sweep.dir={sweep}"], tmp_path, kill)
+    assert status == 1, out[-3000:]
+    metrics = sweep_metrics(sweep)
     assert metrics[0]["status"] == "completed"
     assert metrics[1]["status"] == "failed" and "ended without a result" in metrics[1]["error"]
-    assert {r["job"]: r["status"] for r in _summary_rows(sweep)} == {"0": "completed", "1": "failed"}
+    assert {r["job"]: r["status"] for r in summary_rows(sweep)} == {"0": "completed", "1": "failed"}
