@@ -26,8 +26,8 @@ from mnist_hydra.data import load_dataset, split_indices
 from mnist_hydra.folders import register_resolver
 from mnist_hydra.models import count_parameters
 from mnist_hydra.outputs import (
-    CHECKPOINT, FINISHED, LAST_CHECKPOINT, RunRecorder, history_rows, load_checkpoint, read_metrics,
-    save_checkpoint, write_metrics,
+    CHECKPOINT, LAST_CHECKPOINT, RunRecorder, finished_run, history_rows, load_checkpoint, save_checkpoint,
+    write_metrics,
 )
 from mnist_hydra.runtime import (
     configure_threads, exit_with_parent, rng_states, run_device, seed_everything, set_rng_states, usable_cores,
@@ -289,8 +289,8 @@ def task(cfg: DictConfig) -> float:
     if jobs > 1:
         exit_with_parent()
     identity = {"overrides": list(hydra_cfg.overrides.task), "config_hash": config_hash(cfg)}
-    previous = read_metrics(run_dir)
-    if previous and previous.get("status") in FINISHED:
+    previous = finished_run(run_dir)
+    if previous:
         if cfg.resume and previous.get("config_hash") == identity["config_hash"]:
             log.info("resume: %s already holds a %s run of this config; skipped", run_dir, previous["status"])
             return float(previous["best_val_acc"] or 0.0)

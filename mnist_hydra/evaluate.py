@@ -4,7 +4,6 @@ The model, transform, criterion and data come from the config stored in the chec
 the result equals the run's own evaluation (same weights, images, batches and precision).
 """
 import json
-import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,6 @@ from mnist_hydra.folders import register_resolver
 from mnist_hydra.outputs import load_checkpoint
 from mnist_hydra.runtime import resolve_device
 from mnist_hydra.training import Precision, evaluate
-
-log = logging.getLogger("mnist_hydra.eval")
 
 SPLITS = ("test", "val")
 

@@ -14,7 +14,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from mnist_hydra.config import ConfigError, config_hash, validate
-from mnist_hydra.outputs import FINISHED, METRICS_JSON, read_metrics
+from mnist_hydra.outputs import METRICS_JSON, finished_run
 from mnist_hydra.runtime import run_device
 
 PROG = "mnist-hydra"
@@ -29,8 +29,7 @@ def refuse(message: str) -> None:
 
 
 def finished_jobs(sweep_dir: Path) -> list[Path]:
-    return sorted(p.parent for p in sweep_dir.glob(f"*/{METRICS_JSON}")
-                  if (read_metrics(p.parent) or {}).get("status") in FINISHED)
+    return sorted(p.parent for p in sweep_dir.glob(f"*/{METRICS_JSON}") if finished_run(p.parent))
 
 
 class RunGuard(Callback):
@@ -42,8 +41,8 @@ class RunGuard(Callback):
             refuse(str(err))
         run_dir = Path(str(config.hydra.run.dir))
         _sweep["run"] = run_dir
-        previous = read_metrics(run_dir)
-        if previous and previous.get("status") in FINISHED and not (
+        previous = finished_run(run_dir)
+        if previous and not (
                 config.resume and previous.get("config_hash") == config_hash(config)):
             whose = "another config's" if config.resume else "a"
             refuse(f"{run_dir} already holds {whose} finished run; pass resume=true to skip a finished "

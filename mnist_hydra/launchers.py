@@ -80,7 +80,7 @@ class RecordingLaunch:
 
     def lost_job(self, job: Any, overrides: Sequence[str], job_num: int, err: Exception) -> JobReturn:
         """Record a job that ended without a result; returns what the sweeper gets for it."""
-        from mnist_hydra.outputs import FINISHED, read_metrics, write_metrics
+        from mnist_hydra.outputs import finished_run, write_metrics
 
         try:
             state = job.state
@@ -89,8 +89,8 @@ class RecordingLaunch:
         reason = (f"{type(err).__name__}: job {job.job_id} ended without a result ({state}): killed, "
                   f"cancelled, out of memory or its node failed; its log is in {job.paths.folder}")
         job_dir = self.job_dir(overrides, job_num)
-        previous = read_metrics(job_dir) if job_dir is not None else None
-        if previous and previous.get("status") in FINISHED:  # it finished, then died on the way out
+        previous = finished_run(job_dir) if job_dir is not None else None
+        if previous:  # it finished, then died on the way out
             value = float(previous.get("best_val_acc") or 0.0)
         else:
             value = 0.0  # what the task returns for a failed run; Optuna records the trial

@@ -47,6 +47,12 @@ def read_metrics(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
+def finished_run(run_dir: Path) -> dict[str, Any] | None:
+    """The metrics.json of a run in run_dir that needs no rerun (completed or diverged), else None."""
+    metrics = read_metrics(run_dir)
+    return metrics if metrics and metrics.get("status") in FINISHED else None
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic_write(path, lambda f: torch.save(payload, f), binary=True)
 
