@@ -1,8 +1,11 @@
 """Atomic file writes that honour the umask, for every file a run or the data layer leaves."""
 import os
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Callable, Iterator
 
 
 def _umask() -> int:
@@ -12,19 +15,45 @@ def _umask() -> int:
     return mask
 
 
+@contextmanager
+def ctrl_c_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) that arrives inside the block and raise it when the block ends.
+
+    torch.save writes through C++, which turns a KeyboardInterrupt raised in its write call
+    into a RuntimeError ('unexpected pos ...'): a Ctrl-C during a checkpoint write would be
+    recorded as a failed run and the sweep would go on. A write takes milliseconds, so the
+    user loses nothing by waiting for it. Only the main thread can set signal handlers; a
+    SIGINT that is ignored (a background job) stays ignored.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt here
+
+
 def atomic_write(path: Path, write: Callable[[IO], None], binary: bool = False) -> None:
-    """Write via a temp file in the same folder and rename it over `path`.
+    """Write via a temp file in the same folder and rename it over `path`, with Ctrl-C
+    held until the file is complete (see ctrl_c_deferred).
 
     A reader (or a resumed sweep) never sees half a file, even if the process is killed
     mid-write. mkstemp creates files 0600; they get the mode a plain open() would give
     (0666 minus the umask), so other users and tools can read results and data.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb" if binary else "w") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with ctrl_c_deferred():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, 0o666 & ~_umask())
+            with os.fdopen(fd, "wb" if binary else "w") as f:
+                write(f)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
