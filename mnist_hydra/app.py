@@ -26,12 +26,13 @@ from mnist_hydra.data import load_dataset, split_indices
 from mnist_hydra.folders import register_resolver
 from mnist_hydra.models import count_parameters
 from mnist_hydra.outputs import (
-    CHECKPOINT, LAST_CHECKPOINT, RunRecorder, finished_run, history_rows, load_checkpoint, save_checkpoint,
-    write_metrics,
+    CHECKPOINT, LAST_CHECKPOINT, UNNAMED_RUN, RunRecorder, finished_run, history_rows, load_checkpoint,
+    save_checkpoint, tensorboard_name, write_metrics,
 )
 from mnist_hydra.runtime import (
     configure_threads, exit_with_parent, rng_states, run_device, seed_everything, set_rng_states, usable_cores,
 )
+from mnist_hydra.sweep.read import job_plan, swept_only
 from mnist_hydra.training import (
     EpochResult, FitResult, Precision, Progress, Split, Transform, autocast_speedup, convergence_epoch, evaluate,
     fit,
@@ -157,11 +158,12 @@ def restore(run_dir: Path, cfg_hash: str, parts: Parts) -> tuple[FitResult, int]
 
 
 def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: dict[str, Any] | None = None,
-          progress: bool = True) -> dict[str, Any]:
+          progress: bool = True, run_name: str = UNNAMED_RUN) -> dict[str, Any]:
     """seed -> data -> model -> optimizer -> criterion -> loop -> outputs; returns the metrics.
 
     With `resume=true`, an unfinished run of the same config in run_dir continues from its
-    last.pt. `parallel_jobs` is how many jobs share the machine (for the thread count).
+    last.pt. `parallel_jobs` is how many jobs share the machine (for the thread count);
+    `run_name` is the run's TensorBoard name (outputs.tensorboard_name).
     """
     validate(cfg)
     started = time.perf_counter()
@@ -179,7 +181,7 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
     result, seed = (restore(run_dir, cfg_hash, parts) if cfg.resume else None) or (FitResult(), seed)
     # The drawn seed, not null, so that best.pt alone can replay the run.
     config = {**resolved_config(cfg), "seed": seed}
-    recorder = RunRecorder(run_dir, result.history)
+    recorder = RunRecorder(run_dir, result.history, run_name)
 
     def on_epoch(row: EpochResult, is_best: bool) -> None:
         log.info(
@@ -264,6 +266,12 @@ def task_hparams(cfg: DictConfig, hydra_cfg: DictConfig) -> dict[str, Any]:
     return values
 
 
+def run_overrides(hydra_cfg: DictConfig) -> list[str]:
+    """What names a run in TensorBoard: its overrides; in a sweep, those of the swept keys."""
+    overrides = [str(o) for o in hydra_cfg.overrides.task]
+    return swept_only(overrides, job_plan(hydra_cfg)) if hydra_cfg.mode == RunMode.MULTIRUN else overrides
+
+
 def parallel_jobs(hydra_cfg: DictConfig) -> int:
     """How many jobs of this sweep share the machine: joblib's n_jobs, else 1."""
     if hydra_cfg.mode != RunMode.MULTIRUN or "n_jobs" not in hydra_cfg.launcher:
@@ -301,7 +309,8 @@ def task(cfg: DictConfig) -> float:
     # Per-batch bars of parallel jobs would overwrite each other on one terminal line.
     bars = not multirun or "BasicLauncher" in hydra_cfg.launcher._target_
     try:
-        metrics = train(cfg, run_dir, parallel_jobs=jobs, hparams=task_hparams(cfg, hydra_cfg), progress=bars)
+        metrics = train(cfg, run_dir, parallel_jobs=jobs, hparams=task_hparams(cfg, hydra_cfg), progress=bars,
+                        run_name=tensorboard_name(run_overrides(hydra_cfg)))
     except Exception as err:
         if isinstance(err, ConfigError):  # the message says it all; a traceback would bury it
             log.error("run failed: %s", err)

@@ -1,11 +1,12 @@
 """What a run leaves in its folder: metrics.csv, metrics.json, TensorBoard events, best.pt,
 and last.pt while it is unfinished. Every file honours the umask (readable by the group)."""
 import csv
+import hashlib
 import json
 import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
@@ -21,6 +22,22 @@ LAST_CHECKPOINT = "last.pt"
 CSV_FIELDS = [name for name in EpochResult.__dataclass_fields__]
 EVENTS_GLOB = "events.out.tfevents.*"
 FINISHED = ("completed", "diverged")  # metrics.json statuses of a run that needs no rerun
+UNNAMED_RUN = "defaults"
+MAX_NAME_BYTES = 200  # folder names stop at 255 bytes
+
+
+def tensorboard_name(overrides: Sequence[str]) -> str:
+    """The folder in the run folder that holds its TensorBoard events, and so the run's
+    name in TensorBoard: its overrides, sorted and joined by commas as Hydra's
+    override_dirname does (in a sweep TensorBoard puts the job number first:
+    `3/batch_size=8,lr=0.001`). `resume=true` changes no result and is left out; `/` cannot
+    be in a folder name; a long name keeps its start and a hash of the whole.
+    """
+    name = ",".join(sorted(o for o in overrides if not o.startswith("resume="))).replace("/", "_") or UNNAMED_RUN
+    if len(name.encode()) > MAX_NAME_BYTES:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+        name = name.encode()[:MAX_NAME_BYTES - 13].decode(errors="ignore") + "-" + digest
+    return name
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -67,25 +84,27 @@ def history_rows(history: list[EpochResult]) -> list[dict[str, Any]]:
 
 
 class RunRecorder:
-    """Per-epoch rows to metrics.csv and TensorBoard, flushed as they come, so an
-    interrupted or diverged run still leaves its history behind.
+    """Per-epoch rows to metrics.csv and TensorBoard (in the sub-folder `name`, see
+    tensorboard_name), flushed as they come, so an interrupted or diverged run still leaves
+    its history behind.
 
     `history` holds the epochs a resumed run already has: the CSV is rewritten with them and
     TensorBoard drops anything the killed attempt logged after them (purge_step). A fresh run
     removes event files of earlier attempts, so TensorBoard shows one history per folder.
     """
 
-    def __init__(self, run_dir: Path, history: list[EpochResult] = ()) -> None:
-        self.run_dir = run_dir
+    def __init__(self, run_dir: Path, history: list[EpochResult] = (), name: str = UNNAMED_RUN) -> None:
         if not history:
-            for stale in run_dir.glob(EVENTS_GLOB):
+            for stale in list(run_dir.rglob(EVENTS_GLOB)):  # listed first: folders go below
                 stale.unlink()
+                if stale.parent != run_dir and not any(stale.parent.iterdir()):
+                    stale.parent.rmdir()
         self._csv_file = open(run_dir / METRICS_CSV, "w", newline="")
         self._csv = csv.DictWriter(self._csv_file, fieldnames=CSV_FIELDS)
         self._csv.writeheader()
         self._csv.writerows(history_rows(list(history)))
         self._csv_file.flush()
-        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=len(history) + 1 if history else None)
+        self.writer = SummaryWriter(log_dir=str(run_dir / name), purge_step=len(history) + 1 if history else None)
 
     def log_epoch(self, row: EpochResult) -> None:
         self._csv.writerow(asdict(row))

@@ -25,6 +25,17 @@ def run_cli(args: list[str], cwd: Path, module: str = "mnist_hydra.run", **kwarg
     )
 
 
+def event_files(run_dir: Path) -> list[Path]:
+    """The run's TensorBoard event files: in a sub-folder named by its overrides."""
+    return sorted(run_dir.rglob("events.out.tfevents.*"))
+
+
+def tensorboard_run(run_dir: Path) -> Path:
+    """The run's one TensorBoard folder (a resumed run adds a second event file to it)."""
+    (folder,) = {events.parent for events in event_files(run_dir)}
+    return folder
+
+
 def csv_rows(path: Path) -> list[dict[str, str]]:
     with open(path) as f:
         return list(csv.DictReader(f))

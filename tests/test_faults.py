@@ -18,7 +18,7 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY, csv_rows, run_cli
+from conftest import REPO, TINY, csv_rows, event_files, run_cli, tensorboard_run
 from mnist_hydra.outputs import load_checkpoint, save_checkpoint
 
 EPOCH_TAGS = ("Loss/train", "Loss/val", "Accuracy/train", "Accuracy/val")
@@ -220,12 +220,12 @@ def test_a_rerun_after_sigkill_leaves_one_event_file_and_one_history(tmp_path):
     wait_for(lambda: epochs_logged(run_dir) >= 2, "two epochs", proc)
     proc.kill()
     proc.communicate(timeout=30)
-    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1
+    assert len(event_files(run_dir)) == 1
 
     rerun = run_cli([*TINY, "epochs=2", "threads=1", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1
-    events = EventAccumulator(str(run_dir))
+    assert len(event_files(run_dir)) == 1
+    events = EventAccumulator(str(tensorboard_run(run_dir)))
     events.Reload()
     for tag in EPOCH_TAGS:
         assert [e.step for e in events.Scalars(tag)] == [1, 2], tag

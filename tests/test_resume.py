@@ -12,7 +12,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY, csv_rows, run_cli
+from conftest import REPO, TINY, csv_rows, event_files, run_cli, tensorboard_run
 
 pytestmark = pytest.mark.slow
 N, K = 6, 2
@@ -53,7 +53,7 @@ def _state(run_dir: Path, name: str = "best.pt") -> dict:
 
 
 def _epoch_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    events = EventAccumulator(str(run_dir))
+    events = EventAccumulator(str(tensorboard_run(run_dir)))
     events.Reload()
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in EPOCH_TAGS}
 
@@ -131,4 +131,4 @@ def test_resume_of_a_folder_holding_another_configs_unfinished_run_starts_over(r
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "belongs to another config; starting over" in (run_dir / "mnist_hydra.log").read_text()
     _assert_same_run(run_dir, ref_dir)
-    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1
+    assert len(event_files(run_dir)) == 1

@@ -8,7 +8,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import TINY, csv_rows, run_cli
+from conftest import TINY, csv_rows, run_cli, tensorboard_run
+from mnist_hydra.outputs import MAX_NAME_BYTES, tensorboard_name
 from mnist_hydra.training import convergence_epoch
 
 METRIC_KEYS = {"status", "best_val_acc", "test_acc", "final_train_loss", "params", "train_time_s",
@@ -54,7 +55,9 @@ def test_run_folder_holds_config_log_metrics_events_and_checkpoint(completed_run
     assert max(float(r["val_acc"]) for r in rows) == pytest.approx(metrics["best_val_acc"])
     assert float(rows[-1]["train_loss"]) == pytest.approx(metrics["final_train_loss"])
 
-    events = EventAccumulator(str(run_dir))
+    # TensorBoard's run name: the run's overrides, sorted
+    assert tensorboard_run(run_dir) == run_dir / ",".join(sorted(metrics["overrides"]))
+    events = EventAccumulator(str(tensorboard_run(run_dir)))
     events.Reload()
     scalars = events.Tags()["scalars"]
     assert {"Loss/train", "Loss/val", "Accuracy/train", "Accuracy/val"} <= set(scalars)
@@ -68,6 +71,23 @@ def test_run_folder_holds_config_log_metrics_events_and_checkpoint(completed_run
     model = instantiate(OmegaConf.create(checkpoint["config"]).model)
     model.load_state_dict(checkpoint["model_state"])
     assert not list(run_dir.glob(".best.pt.*")), "temp files of the atomic write are gone"
+
+
+@pytest.mark.parametrize("overrides, name", [
+    (["lr=0.01", "batch_size=8"], "batch_size=8,lr=0.01"),  # sorted, as Hydra's override_dirname
+    (["lr=0.01", "resume=true"], "lr=0.01"),  # a resumed run keeps its name
+    (["data.root=/data/mnist"], "data.root=_data_mnist"),  # one folder, not three
+    ([], "defaults"),
+])
+def test_tensorboard_name_is_the_overrides(overrides, name):
+    assert tensorboard_name(overrides) == name
+
+
+def test_a_long_tensorboard_name_is_cut_with_a_hash_that_keeps_names_apart():
+    names = {tensorboard_name([f"data.root=/{'x' * 300}", f"seed={seed}"]) for seed in (1, 2)}
+    assert len(names) == 2
+    for name in names:
+        assert len(name.encode()) <= MAX_NAME_BYTES and name.startswith("data.root=_xxx")
 
 
 def test_same_seed_gives_identical_metrics(completed_run, tmp_path):

@@ -12,7 +12,7 @@ from typing import Optional
 import pytest
 import yaml
 
-from conftest import TINY, csv_rows, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics
+from conftest import TINY, csv_rows, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics, tensorboard_run
 
 pytestmark = pytest.mark.slow
 GRID = ["lr=0.001,0.01", "batch_size=16,32"]
@@ -78,7 +78,8 @@ def test_a_slurm_sweep_writes_the_same_run_folders_with_the_allocated_threads_an
         assert m["threads"] == CPUS  # from SLURM_CPUS_PER_TASK: torch alone sees every core
         files = {p.name for p in (sweep / str(job)).iterdir()}
         assert {"metrics.json", "metrics.csv", "best.pt", "mnist_hydra.log", ".hydra"} <= files
-        assert any(name.startswith("events.out.tfevents") for name in files)
+        swept = sorted(o for o in m["overrides"] if o.startswith(("lr=", "batch_size=")))
+        assert tensorboard_run(sweep / str(job)) == sweep / str(job) / ",".join(swept)
         # It really ran as a SLURM array task: Hydra's job id is SLURM's <array id>_<index>.
         hydra_yaml = (sweep / str(job) / ".hydra" / "hydra.yaml").read_text()
         assert re.search(r"\n    id: '?\d+_\d+'?\n", hydra_yaml), "no SLURM job id in .hydra/hydra.yaml"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
 from conftest import REPO, TINY, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics
 from mnist_hydra.runtime import usable_cores
@@ -34,7 +35,11 @@ def test_basic_multirun_gives_each_combination_a_full_run_folder_and_a_summary(b
     for job in range(4):
         files = {p.name for p in (sweep / str(job)).iterdir()}
         assert {"metrics.json", "metrics.csv", "best.pt", "mnist_hydra.log", ".hydra"} <= files
-        assert any(name.startswith("events.out.tfevents") for name in files)
+    # TensorBoard names each run by its swept overrides, after the job number.
+    swept = {job: ",".join(sorted(o for o in m["overrides"] if o.startswith(("lr=", "batch_size="))))
+             for job, m in metrics.items()}
+    multiplexer = EventMultiplexer().AddRunsFromDirectory(str(sweep))
+    assert sorted(multiplexer.Runs()) == sorted(f"{job}/{name}" for job, name in swept.items())
     rows = summary_rows(sweep)
     assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
     assert float(rows[0]["best_val_acc"]) == max(m["best_val_acc"] for m in metrics.values())

@@ -10,7 +10,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY, compose_config, run_cli
+from conftest import REPO, TINY, compose_config, run_cli, tensorboard_run
 from mnist_hydra.app import train
 from mnist_hydra.config import ConfigError, RunConfig
 from mnist_hydra.evaluate import CheckpointError, evaluate_checkpoint
@@ -53,7 +53,7 @@ def test_bf16_mixed_keeps_float32_weights_and_records_the_precision(tmp_path):
     assert metrics["precision"] == "bf16-mixed"
     state = torch.load(tmp_path / "best.pt", weights_only=True)["model_state"]
     assert {t.dtype for t in state.values() if t.is_floating_point()} == {torch.float32}
-    events = EventAccumulator(str(tmp_path))
+    events = EventAccumulator(str(tensorboard_run(tmp_path)))
     events.Reload()
     assert b"bf16-mixed" in events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
 

@@ -15,9 +15,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_hydra.sweep.read import (
-    METRICS_JSON, MULTIRUN_YAML, job_dirs, read_run, read_sweep_config, sweep_plan,
-)
+from mnist_hydra.sweep.read import METRICS_JSON, MULTIRUN_YAML, job_dirs, job_plan, read_run, swept_only
 
 log = logging.getLogger(__name__)
 RESULT_CHARS = 60
@@ -105,13 +103,8 @@ def progress_line(config: DictConfig, job_return: JobReturn, job_seconds: Option
     """`[k/N] job J  <swept overrides>  <result>  <time>  ETA <time left>`."""
     hydra = config.hydra
     sweep_dir, job_dir = Path(str(hydra.sweep.dir)), Path(str(hydra.runtime.output_dir))
-    # multirun.yaml holds the sweep's own overrides; without it (Optuna) the job's config
-    # still has the sweeper's n_trials.
-    sweep_cfg = read_sweep_config(sweep_dir) or {
-        "sweeper": OmegaConf.to_container(hydra.sweeper, resolve=False)}
-    plan = sweep_plan(sweep_cfg)
-    overrides = [str(o) for o in job_return.overrides or []]
-    shown = [o for o in overrides if o.split("=", 1)[0].lstrip("+") in plan.swept] or overrides
+    plan = job_plan(hydra)
+    shown = swept_only([str(o) for o in job_return.overrides or []], plan)
     k = finished_rank(sweep_dir, job_dir)
     total = "?" if plan.size is None else str(plan.size)
     parts = [f"[{k}/{total}] job {hydra.job.num}", " ".join(shown), _result(job_dir, job_return)]

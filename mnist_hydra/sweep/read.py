@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import yaml
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,23 @@ def sweep_plan(hydra_cfg: dict[str, Any]) -> SweepPlan:
     last = {o.get_key_element(): o for o in overrides}  # a later override of a key wins
     swept = [key.lstrip("+") for key, o in last.items() if o.is_sweep_override()]
     return SweepPlan(len(batches[0]), swept)
+
+
+def job_plan(hydra: DictConfig) -> SweepPlan:
+    """The plan of the sweep a job belongs to, from inside the job (its `hydra` node).
+
+    multirun.yaml holds the sweep's own overrides; without it (Optuna) the job's config
+    still has the sweeper's n_trials and search space.
+    """
+    sweep_cfg = read_sweep_config(Path(str(hydra.sweep.dir))) or {
+        "sweeper": OmegaConf.to_container(hydra.sweeper, resolve=False)}
+    return sweep_plan(sweep_cfg)
+
+
+def swept_only(overrides: list[str], plan: SweepPlan) -> list[str]:
+    """What tells a job apart from the others of its sweep: its overrides of the swept keys
+    (all of them when the plan names none)."""
+    return [o for o in overrides if o.split("=", 1)[0].lstrip("+") in plan.swept] or overrides
 
 
 def read_val_curve(job_dir: Path) -> tuple[list[float], list[float]]:
