@@ -14,7 +14,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from mnist_hydra.sweep.read import read_val_curve
-from mnist_hydra.sweep.tables import Pivot, Summary, fmt_pct, pivot_cell, value_of
+from mnist_hydra.sweep.tables import Pivot, Summary, fmt_pct, pivot_cell, run_label, value_of
 
 ACCURACY = "best validation accuracy"
 NO_RUN_COLOUR = "lightgrey"
@@ -106,8 +106,7 @@ def plot_curves(summary: Summary, path: Path) -> Figure:
         epochs, accs = read_val_curve(run.job_dir)
         if not epochs:
             continue
-        label = ", ".join(f"{p}={value_of(run, p)}" for p in summary.swept) or f"job {run.job}"
-        ax.plot(epochs, accs, label=label, color=COLOURS[plotted % len(COLOURS)],
+        ax.plot(epochs, accs, label=run_label(run, summary.swept), color=COLOURS[plotted % len(COLOURS)],
                 linestyle=LINE_STYLES[plotted // len(COLOURS) % len(LINE_STYLES)],
                 marker=MARKERS[plotted // len(COLOURS) % len(MARKERS)], markersize=4)
         plotted += 1
