@@ -36,11 +36,6 @@ def unique_dir(base: str) -> str:
     raise AssertionError("unreachable")
 
 
-def claimed() -> list[Path]:
-    """The folders this process created through the resolver."""
-    return list(_claimed)
-
-
 @atexit.register
 def _remove_unused() -> None:
     """A folder whose invocation never started a job (a config error, a refused sweep)
