@@ -1,4 +1,5 @@
-"""Atomic file writes that honour the umask, for every file a run or the data layer leaves."""
+"""Atomic file writes that honour the umask, for every file a run or the data layer leaves,
+and the check whether a folder may be written at all."""
 import os
 import signal
 import tempfile
@@ -37,6 +38,20 @@ def ctrl_c_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
         if held:
             previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt here
+
+
+def read_only_reason(directory: Path) -> str | None:
+    """Why files cannot be created in the existing folder `directory`, or None.
+
+    The mode bits are checked as well as access(): root bypasses permissions, and a folder
+    marked read-only (chmod -w: a shared copy of MNIST, a sweep kept as it is) must not be
+    written into anyway.
+    """
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"{directory} is not writable"
+    if directory.stat().st_mode & 0o222 == 0:
+        return f"{directory} is marked read-only"
+    return None
 
 
 def atomic_write(path: Path, write: Callable[[IO], None], binary: bool = False) -> None:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from mnist_hydra.data.idx import SET_ROOT, DataError
+from mnist_hydra.files import read_only_reason
 
 
 def resolve_root(root: str | os.PathLike) -> Path:
@@ -39,13 +40,8 @@ def check_folder(root: Path) -> None:
 
 
 def writable(directory: Path) -> bool:
-    """Whether files can be created in directory, creating it first if need be.
-
-    The mode bits are checked as well as access(): root bypasses permissions, and a folder
-    marked read-only (a shared copy of MNIST) must not be written into anyway.
-    """
-    existing = nearest_existing(directory)
-    return existing.stat().st_mode & 0o222 != 0 and os.access(existing, os.W_OK | os.X_OK)
+    """Whether files can be created in directory, creating it first if need be."""
+    return read_only_reason(nearest_existing(directory)) is None
 
 
 def not_writable(root: Path, reason: str) -> DataError:

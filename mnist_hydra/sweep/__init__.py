@@ -11,9 +11,9 @@ torch: Hydra imports the callbacks in every job process.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from mnist_hydra.files import read_only_reason
 from mnist_hydra.sweep.read import Run, SweepError
 from mnist_hydra.sweep.tables import (
     Summary, build_summary, format_table, render_markdown, write_groups_csv, write_pivot_csv,
@@ -22,19 +22,6 @@ from mnist_hydra.sweep.tables import (
 from mnist_hydra.sweep.winner import SUMMARY_JSON, winner_test
 
 __all__ = ["Run", "Summary", "SweepError", "build_summary", "format_table", "summarize_sweep"]
-
-
-def read_only_reason(directory: Path) -> str | None:
-    """Why files cannot be written into directory, or None.
-
-    The write bits are checked besides os.access because root passes os.access on a
-    folder marked read-only (chmod -w), and such a folder is meant to stay untouched.
-    """
-    if not os.access(directory, os.W_OK):
-        return f"{directory} is not writable"
-    if directory.stat().st_mode & 0o222 == 0:
-        return f"{directory} is marked read-only"
-    return None
 
 
 def write_files(summary: Summary) -> None:
