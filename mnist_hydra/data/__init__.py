@@ -19,7 +19,7 @@ from mnist_hydra.config import DatasetName
 from mnist_hydra.data.cache import cache_key, load_cache, memoized, save_cache
 from mnist_hydra.data.fetch import download_mnist
 from mnist_hydra.data.idx import FILES, FULL_SHA256, SAMPLE_SHA256, SET_ROOT, DataError, MnistTensors, load_verified
-from mnist_hydra.data.paths import check_folder, find_file, not_writable, resolve_root, writable
+from mnist_hydra.data.paths import check_folder, find_file, not_writable, resolve_root, search_dirs, writable
 from mnist_hydra.data.splits import split_indices
 
 __all__ = ["DataError", "FILES", "MnistTensors", "load_dataset", "split_indices"]
@@ -34,7 +34,7 @@ def load_mnist(root: str | os.PathLike, download: bool = False) -> MnistTensors:
     check_folder(root_path)
     missing = [name for name in FILES if find_file(root_path, name) is None]
     if missing and not download:
-        looked = ", ".join(str(d) for d in (root_path, root_path / "MNIST" / "raw"))
+        looked = ", ".join(str(d) for d in search_dirs(root_path))
         raise DataError(
             f"MNIST files missing: {', '.join(missing)} (with or without .gz; looked in {looked}). "
             f"Pass data.download=true to fetch them, or {SET_ROOT} to a folder holding them."

@@ -14,9 +14,14 @@ def resolve_root(root: str | os.PathLike) -> Path:
     return Path(root).expanduser().resolve()
 
 
+def search_dirs(root: Path) -> tuple[Path, Path]:
+    """The folders searched: root itself (flat) and torchvision's MNIST/raw layout."""
+    return root, root / "MNIST" / "raw"
+
+
 def candidate_paths(root: Path, name: str) -> list[Path]:
-    """Where a file may live: flat or torchvision's MNIST/raw layout, uncompressed or gzipped."""
-    return [d / f for d in (root, root / "MNIST" / "raw") for f in (name, name + ".gz")]
+    """Where a file may live: a search folder, uncompressed or gzipped."""
+    return [d / f for d in search_dirs(root) for f in (name, name + ".gz")]
 
 
 def find_file(root: Path, name: str) -> Path | None:
