@@ -25,14 +25,13 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from mnist_hydra.config import ConfigError, compose_config, group_options, validate
-from mnist_hydra.legacy.config_file import ConfigFileError, Given, read_config
+from mnist_hydra.legacy.config_file import SWEEPABLE, ConfigFileError, Given, read_config
 
 PROG = "mnist-legacy"
 APP_MODULE = "mnist_hydra.run"
 
-# Each of these flags sets the app key of the same name.
+# Each of these flags, and those in SWEEPABLE (which take several values), sets the app key of the same name.
 GROUPS = ("model", "optimizer", "criterion", "transform")  # config groups: pick an option
-SWEEPABLE = ("lr", "batch_size", "optimizer", "weight_decay", "seed")  # take several values
 PATHS = ("data.root", "hydra.run.dir", "hydra.sweep.dir")  # folder names, quoted for Hydra
 # Order of the generated overrides: groups, the swept/scalar keys, the data keys, the output
 # folder.  Pass-through overrides (after `--`) come last, so they win.
@@ -60,9 +59,9 @@ class LegacyCommand:
         """The arguments after ``python -m mnist_hydra.run``."""
         return (["--multirun"] if self.multirun else []) + list(self.overrides)
 
-    def shell(self, python: str = "python") -> str:
+    def shell(self) -> str:
         """The command, shell-quoted."""
-        return shlex.join([python, "-m", APP_MODULE, *self.args])
+        return shlex.join(["python", "-m", APP_MODULE, *self.args])
 
 
 # ----------------------------------------------------------------------------- values

@@ -20,7 +20,8 @@ TRAINING = {
     "transform": "transform", "model": "model",
 }
 # training.param_grid.<key>: the values the old tool could sweep (app keys as in TRAINING).
-GRID = ("learning_rate", "batch_size", "weight_decay", "optimizer", "seed")
+GRID = ("learning_rate", "batch_size", "optimizer", "weight_decay", "seed")
+SWEEPABLE = tuple(TRAINING[key] for key in GRID)  # the same as app keys: the flags that take several values
 # data.<key> -> the app key; the old held-out subset is the app's validation split.
 DATA = {"root": "data.root", "subset_train": "data.train_size", "subset_test": "data.val_size"}
 # model.<key>: the only values the app's models take (1-channel 28x28 images, 10 classes).
