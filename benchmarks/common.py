@@ -9,22 +9,18 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from mnist_hydra.config import CONFIG_DIR, register_configs
+from mnist_hydra import config
 from mnist_hydra.data import FILES
 
 REPO = Path(__file__).resolve().parent.parent
 MNIST_ROOT = os.environ.get("MNIST_ROOT", str(REPO / "data"))
 
-register_configs()
-
 
 def compose_config(overrides: list[str]) -> DictConfig:
     """The config a run with these overrides gets (data from MNIST_ROOT, CPU)."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("config", overrides=[f"data.root={MNIST_ROOT}", "device=cpu", *overrides])
+    return config.compose_config([f"data.root={MNIST_ROOT}", "device=cpu", *overrides])
 
 
 def interleaved(arms: dict[str, Callable[[], float]], reps: int, verbose: bool = False) -> dict[str, float]:
