@@ -16,11 +16,18 @@ TINY = ["data=mnist_sample", "data.train_size=300", "data.val_size=100", "epochs
         "optimizer=adam"]
 
 
+EPOCH_TAGS = ("Loss/train", "Loss/val", "Accuracy/train", "Accuracy/val")  # TensorBoard scalars per epoch
+
+
+def cli_env(cwd: Path) -> dict[str, str]:
+    """The environment of the app's subprocesses: this checkout importable, caches under cwd."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(cwd / ".cache")}
+
+
 def run_cli(args: list[str], cwd: Path, module: str = "mnist_hydra.run", **kwargs) -> subprocess.CompletedProcess:
     """The app as a user runs it, in a subprocess, from `cwd`."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(cwd / ".cache")}
     return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, env=env,
+        [sys.executable, "-m", module, *args], cwd=cwd, env=cli_env(cwd),
         capture_output=True, text=True, timeout=kwargs.pop("timeout", 600), **kwargs,
     )
 
@@ -57,9 +64,8 @@ def sweep_killing_job_1(args: list[str], cwd: Path, kill: Callable[[Path], None]
     hydra.sweep.dir set by args); once job 1 has logged an epoch, kill it without warning
     with `kill(job 1's folder)`. Returns the sweep's exit status and output."""
     sweep = Path(next(a for a in args if a.startswith("hydra.sweep.dir=")).partition("=")[2])
-    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(cwd / ".cache")}
     proc = subprocess.Popen([sys.executable, "-m", "mnist_hydra.run", "--multirun", *args, "epochs=1,30"],
-                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=cwd, env=cli_env(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 240
         job1 = sweep / "1"

@@ -18,20 +18,14 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY, csv_rows, event_files, run_cli, tensorboard_run
+from conftest import EPOCH_TAGS, TINY, cli_env, csv_rows, event_files, run_cli, summary_rows, tensorboard_run
 from mnist_hydra.outputs import load_checkpoint, save_checkpoint
-
-EPOCH_TAGS = ("Loss/train", "Loss/val", "Accuracy/train", "Accuracy/val")
-
-
-def _env(cwd: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(cwd / ".cache")}
 
 
 def start(args: list[str], cwd: Path, **kwargs) -> subprocess.Popen:
     """The app in the background, as a user starts it; SIGINT at its default (a shell's
     background job, a CI runner's, say, starts with it ignored)."""
-    return subprocess.Popen([sys.executable, "-m", "mnist_hydra.run", *args], cwd=cwd, env=_env(cwd),
+    return subprocess.Popen([sys.executable, "-m", "mnist_hydra.run", *args], cwd=cwd, env=cli_env(cwd),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
 
@@ -90,9 +84,7 @@ def test_two_sweeps_started_in_the_same_second_get_their_own_folders(tmp_path):
     assert len(sweep_dirs) == 2, sweep_dirs
     names = [d.name for d in sweep_dirs]
     assert all(re.fullmatch(r"\d\d-\d\d-\d\d(-1)?", n) for n in names), names
-    print("sweep folders:", names)
-    if names[0] == names[1].removesuffix("-1"):  # resolved in the same second: the collision
-        assert names[1].endswith("-1")
+    print("sweep folders:", names, "(same second)" if names[0] == names[1].removesuffix("-1") else "")
     seen = {}
     for sweep in sweep_dirs:
         jobs = sorted(p for p in sweep.iterdir() if p.name.isdigit())
@@ -109,7 +101,7 @@ def test_two_sweeps_started_in_the_same_second_get_their_own_folders(tmp_path):
             state = torch.load(job / "best.pt", map_location="cpu", weights_only=True)
             target = state["config"]["model"]["_target_"]
             assert target.endswith("ExperimentalCNN" if kind == "baseline" else "SimpleCNN"), (job, target)
-        assert len(csv_rows(sweep / "summary.csv")) == 2
+        assert len(summary_rows(sweep)) == 2
     assert set(seen) == {"simple", "baseline"}
     for name, (stdout, _) in outs.items():
         assert str(seen[name].relative_to(tmp_path)) in stdout  # each names its own folder
@@ -241,7 +233,7 @@ def shared_run():
     top.chmod(0o755)
     try:
         run_dir = top / "run"
-        env = _env(top)
+        env = cli_env(top)
         proc = subprocess.run([sys.executable, "-m", "mnist_hydra.run", *TINY, "seed=null", f"hydra.run.dir={run_dir}"],
                               cwd=top, env=env, capture_output=True, text=True, timeout=300,
                               preexec_fn=lambda: os.umask(0o022))
@@ -347,7 +339,7 @@ def test_an_out_of_range_value_in_a_sweep_fails_that_job_with_one_message(tmp_pa
     assert strict_json(sweep / "0" / "metrics.json")["status"] == "completed"
     failed = strict_json(sweep / "1" / "metrics.json")
     assert failed["status"] == "failed" and "lr=0.0 must be a finite number > 0" in failed["error"]
-    assert {r["job"]: r["status"] for r in csv_rows(sweep / "summary.csv")} == {"0": "completed", "1": "failed"}
+    assert {r["job"]: r["status"] for r in summary_rows(sweep)} == {"0": "completed", "1": "failed"}
     output = proc.stdout + proc.stderr
     assert "Traceback" not in output, output[-3000:]
 
@@ -416,7 +408,7 @@ def test_ctrl_c_mid_sweep_prints_the_resume_command_and_it_finishes_the_sweep(tm
 
     console = Path(sys.executable).parent / "mnist-hydra"
     assert console.exists(), "the console script the message names"
-    resumed = subprocess.run([str(console), *argv[1:]], cwd=tmp_path, env=_env(tmp_path), capture_output=True,
+    resumed = subprocess.run([str(console), *argv[1:]], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True,
                              text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     final = {d.name: strict_json(d / "metrics.json") for d in sorted(sweep.iterdir()) if d.name.isdigit()}
@@ -424,4 +416,4 @@ def test_ctrl_c_mid_sweep_prints_the_resume_command_and_it_finishes_the_sweep(tm
     for job, stamp in finished.items():
         assert (sweep / job / "metrics.json").stat().st_mtime_ns == stamp, f"job {job} was retrained"
     assert [p for p in day.glob("*/*") if p.is_dir()] == [sweep], "the resume made a new folder"
-    assert len(csv_rows(sweep / "summary.csv")) == 3
+    assert len(summary_rows(sweep)) == 3

@@ -1,7 +1,6 @@
 """Issue 12 item 3: a single run killed with SIGKILL after epoch k of n, resumed with
 `resume=true hydra.run.dir=<same>`, ends exactly as the uninterrupted run."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,18 +11,13 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY, csv_rows, event_files, run_cli, tensorboard_run
+from conftest import EPOCH_TAGS, TINY, cli_env, csv_rows, event_files, run_cli, tensorboard_run
 
 pytestmark = pytest.mark.slow
 N, K = 6, 2
 # One thread on the CPU: the same float summation order in every attempt. Augmented
 # transforms draw from torch's RNG every batch, so a resume that lost a random state shows.
 ARGS = [*TINY, "data.train_size=500", f"epochs={N}", "threads=1", "device=cpu", "transform=augmented"]
-EPOCH_TAGS = ("Loss/train", "Loss/val", "Accuracy/train", "Accuracy/val")
-
-
-def _env(workdir: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(workdir / ".cache")}
 
 
 def _rows(run_dir: Path) -> list[dict[str, str]]:
@@ -35,7 +29,7 @@ def _rows(run_dir: Path) -> list[dict[str, str]]:
 def kill_after_epochs(workdir: Path, run_dir: Path, k: int, *extra: str) -> None:
     """Start a run, SIGKILL it as soon as metrics.csv holds k epochs."""
     proc = subprocess.Popen([sys.executable, "-m", "mnist_hydra.run", *ARGS, *extra, f"hydra.run.dir={run_dir}"],
-                            cwd=workdir, env=_env(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            cwd=workdir, env=cli_env(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     deadline = time.monotonic() + 120
     while len(_rows(run_dir)) < k:

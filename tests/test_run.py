@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import TINY, csv_rows, run_cli, tensorboard_run
+from conftest import EPOCH_TAGS, TINY, csv_rows, run_cli, tensorboard_run
 from mnist_hydra.outputs import MAX_NAME_BYTES, tensorboard_name
 from mnist_hydra.training import convergence_epoch
 
@@ -60,7 +60,7 @@ def test_run_folder_holds_config_log_metrics_events_and_checkpoint(completed_run
     events = EventAccumulator(str(tensorboard_run(run_dir)))
     events.Reload()
     scalars = events.Tags()["scalars"]
-    assert {"Loss/train", "Loss/val", "Accuracy/train", "Accuracy/val"} <= set(scalars)
+    assert set(EPOCH_TAGS) <= set(scalars)
     assert [e.value for e in events.Scalars("Accuracy/val")] == pytest.approx([float(r["val_acc"]) for r in rows])
     hparams = events.PluginTagToContent("hparams")  # what TensorBoard's HParams tab reads
     assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(hparams)

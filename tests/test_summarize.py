@@ -10,6 +10,7 @@ import matplotlib.image
 import pytest
 from omegaconf import OmegaConf
 
+from conftest import summary_rows
 from mnist_hydra.sweep import format_table, summarize_sweep
 from mnist_hydra.sweep.__main__ import main
 from mnist_hydra.sweep.callback import SweepSummaryCallback
@@ -169,7 +170,7 @@ def test_repeated_configurations_are_aggregated_and_seeds_are_the_ones_used(seed
         ["42", "3", "3", "92", "2", "91", "2"],
         ["null", "3", "2", "81", "1.414214", "80", "1.414214"],
     ]
-    rows = csv_rows_by_job(seeds_sweep / "summary.csv")
+    rows = {row["job"]: row for row in summary_rows(seeds_sweep)}
     assert [rows[str(j)]["seed"] for j in range(6)] == ["42", "42", "42", "7", "8", "9"]
     assert "seed" not in summary.swept[1:]  # only one swept parameter: no pivot
     md = (seeds_sweep / "summary.md").read_text(encoding="utf-8")
@@ -191,11 +192,6 @@ def test_summary_md_opens_with_the_command_and_the_shared_overrides(seeds_sweep:
     assert record["command"] == lines[3]
     assert record["shared_overrides"] == {"experiment": "seeds", "epochs": "2"}
     assert record["unfinished_jobs"] == [5]
-
-
-def csv_rows_by_job(path: Path) -> dict[str, dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        return {row["job"]: row for row in csv.DictReader(f)}
 
 
 def test_one_param_sweep_has_no_pivot(lr_sweep: Path) -> None:

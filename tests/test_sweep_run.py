@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, csv_rows, run_cli
+from conftest import TINY, run_cli, summary_rows
+from mnist_hydra.evaluate import evaluate_checkpoint
 
 pytestmark = pytest.mark.slow
 SWEEP = [*TINY, "test=false", "seed=null", "lr=0.001,0.01", "hydra/launcher=joblib",
@@ -34,7 +35,6 @@ def test_one_progress_line_per_job(sweep: tuple[Path, str]) -> None:
 
 
 def test_winner_test_accuracy_is_what_its_checkpoint_gives(sweep: tuple[Path, str]) -> None:
-    evaluate = pytest.importorskip("mnist_hydra.evaluate")
     sweep_dir, stdout = sweep
     metrics = {j: json.loads((sweep_dir / str(j) / "metrics.json").read_text()) for j in (0, 1)}
     assert all(m["test_acc"] is None and m["test"] is False for m in metrics.values())
@@ -44,14 +44,13 @@ def test_winner_test_accuracy_is_what_its_checkpoint_gives(sweep: tuple[Path, st
     assert winner["job"] == best_job
     assert winner["best_val_acc"] == metrics[best_job]["best_val_acc"]
     assert winner["test_acc_source"] == "selected on validation, tested once"
-    expected = evaluate.evaluate_checkpoint(sweep_dir / str(best_job) / "best.pt", split="test")
+    expected = evaluate_checkpoint(sweep_dir / str(best_job) / "best.pt", split="test")
     assert winner["test_acc"] == expected["accuracy"]
     assert "selected on validation, tested once" in (sweep_dir / "summary.md").read_text()
     assert "selected on validation, tested once" in stdout
 
 
 def test_summarize_again_reuses_the_winner_result(sweep: tuple[Path, str], tmp_path: Path) -> None:
-    pytest.importorskip("mnist_hydra.evaluate")
     sweep_dir, _ = sweep
     before = json.loads((sweep_dir / "summary.json").read_text())["winner"]
 
@@ -64,7 +63,7 @@ def test_summarize_again_reuses_the_winner_result(sweep: tuple[Path, str], tmp_p
 
 def test_seed_column_is_the_seed_each_run_used(sweep: tuple[Path, str]) -> None:
     sweep_dir, _ = sweep
-    for row in csv_rows(sweep_dir / "summary.csv"):
+    for row in summary_rows(sweep_dir):
         used = json.loads((sweep_dir / row["job"] / "metrics.json").read_text())["seed"]
         assert row["seed"] == str(used)
     md = (sweep_dir / "summary.md").read_text()

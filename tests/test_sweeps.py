@@ -10,7 +10,7 @@ import pytest
 import yaml
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
-from conftest import REPO, TINY, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics
+from conftest import TINY, cli_env, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics
 from mnist_hydra.runtime import usable_cores
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,7 @@ def test_basic_multirun_gives_each_combination_a_full_run_folder_and_a_summary(b
     assert "best_val_acc" in proc.stdout  # the table is printed at the end of the sweep
 
 
-def test_joblib_runs_in_parallel_with_split_threads_and_gives_the_samesweep_metrics(basic_sweep, tmp_path):
+def test_joblib_runs_in_parallel_with_split_threads_and_gives_the_same_metrics(basic_sweep, tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_cli(["--multirun", *GRID, *TINY, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                     f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
@@ -79,10 +79,9 @@ def test_killed_sweep_resumes_without_retraining_completed_runs(tmp_path):
     sweep = tmp_path / "sweep"
     args = [sys.executable, "-m", "mnist_hydra.run", "--multirun", "seed=1,2,3,4", *TINY,
             "data.train_size=1500", f"hydra.sweep.dir={sweep}"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / ".cache")}
     # Own process group, so a real Ctrl-C reaches the whole sweep; SIGINT back to its default
     # because a shell's background job (a CI runner's, say) starts with it ignored.
-    proc = subprocess.Popen(args, cwd=tmp_path, env=env, start_new_session=True,
+    proc = subprocess.Popen(args, cwd=tmp_path, env=cli_env(tmp_path), start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300

@@ -10,7 +10,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY, compose_config, run_cli, tensorboard_run
+from conftest import REPO, TINY, cli_env, compose_config, run_cli, tensorboard_run
 from mnist_hydra.app import train
 from mnist_hydra.config import ConfigError, RunConfig
 from mnist_hydra.evaluate import CheckpointError, evaluate_checkpoint
@@ -176,7 +176,6 @@ def test_an_explicit_data_root_wins_over_mnist_root_and_is_recorded(tmp_path):
         [sys.executable, "-m", "mnist_hydra.run", f"data.root={real}", "data.train_size=200", "data.val_size=100",
          "epochs=1", "test=false", "data.download=false", "hydra.run.dir=run"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "MNIST_ROOT": str(tmp_path / "no-such-folder"), "PYTHONPATH": str(REPO),
-             "XDG_CACHE_HOME": str(tmp_path / ".cache")})
+        env={**cli_env(tmp_path), "MNIST_ROOT": str(tmp_path / "no-such-folder")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["data_root"] == str(Path(real).resolve())
