@@ -1,12 +1,9 @@
 """Atomic file writes that honour the umask, for every file a run or the data layer leaves,
 and the check whether a folder may be written at all."""
 import os
-import signal
 import tempfile
-import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import Callable
 
 
 def _umask() -> int:
@@ -14,30 +11,6 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-@contextmanager
-def ctrl_c_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) that arrives inside the block and raise it when the block ends.
-
-    torch.save writes through C++, which turns a KeyboardInterrupt raised in its write call
-    into a RuntimeError ('unexpected pos ...'): a Ctrl-C during a checkpoint write would be
-    recorded as a failed run and the sweep would go on. A write takes milliseconds, so the
-    user loses nothing by waiting for it. Only the main thread can set signal handlers; a
-    SIGINT that is ignored (a background job) stays ignored.
-    """
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(previous):
-        yield
-        return
-    held: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if held:
-            previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt here
 
 
 def read_only_reason(directory: Path) -> str | None:
@@ -54,21 +27,26 @@ def read_only_reason(directory: Path) -> str | None:
     return None
 
 
-def atomic_write(path: Path, write: Callable[[IO], None], binary: bool = False) -> None:
-    """Write via a temp file in the same folder and rename it over `path`, with Ctrl-C
-    held until the file is complete (see ctrl_c_deferred).
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Have `write(tmp)` write the file at the path tmp, a temp file in the same folder, and
+    rename it over `path`.
 
     A reader (or a resumed sweep) never sees half a file, even if the process is killed
     mid-write. mkstemp creates files 0600; they get the mode a plain open() would give
     (0666 minus the umask), so other users and tools can read results and data.
+
+    `write` gets a path, not an open file, so that torch.save writes from C++ alone: given
+    a Python file object, it calls back into Python for every chunk, and an exception a
+    signal handler raises there (Ctrl-C's KeyboardInterrupt, submitit's time-limit error)
+    comes out as a RuntimeError ('unexpected pos ...') that no longer says what happened.
+    (torch writes from C++ only to an ASCII path; a folder named otherwise goes through Python.)
     """
-    with ctrl_c_deferred():
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            os.fchmod(fd, 0o666 & ~_umask())
-            with os.fdopen(fd, "wb" if binary else "w") as f:
-                write(f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        os.close(fd)
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

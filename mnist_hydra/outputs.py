@@ -53,7 +53,7 @@ def _finite_or_none(value: Any) -> Any:
 
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
     text = json.dumps(_finite_or_none(metrics), indent=2, allow_nan=False)
-    atomic_write(run_dir / METRICS_JSON, lambda f: f.write(text + "\n"))
+    atomic_write(run_dir / METRICS_JSON, lambda tmp: tmp.write_text(text + "\n"))
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any] | None:
@@ -71,7 +71,7 @@ def finished_run(run_dir: Path) -> dict[str, Any] | None:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    atomic_write(path, lambda f: torch.save(payload, f), binary=True)
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -353,34 +354,37 @@ def test_a_sweep_refused_for_a_type_error_leaves_no_folder(tmp_path):
 
 # -- 13. Ctrl-C mid-sweep -------------------------------------------------------------------------
 
-class _CtrlCOnFirstWrite:
-    """A file whose first write() is hit by a SIGINT, as a Ctrl-C landing inside torch.save."""
-
-    def __init__(self, file) -> None:
-        self.file, self.hit = file, False
-
-    def write(self, data: bytes) -> int:
-        if not self.hit:
-            self.hit = True
-            os.kill(os.getpid(), signal.SIGINT)
-        return self.file.write(data)
-
-    def flush(self) -> None:
-        self.file.flush()
+class SignalRaised(Exception):
+    """What the test's signal handler raises, as submitit's time-limit handler raises its error."""
 
 
-def test_ctrl_c_during_a_checkpoint_write_finishes_the_file_then_interrupts(tmp_path, monkeypatch):
-    """Unheld, the checkpoint is lost, and when the SIGINT lands inside torch's C++ writer
-    the KeyboardInterrupt becomes a RuntimeError: the run is recorded as failed and the
-    sweep goes on instead of stopping (seen in CI)."""
-    payload = {"weights": torch.arange(10_000)}
-    real_save = torch.save
-    monkeypatch.setattr(torch, "save", lambda obj, f: real_save(obj, _CtrlCOnFirstWrite(f)))
-    with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(tmp_path / "best.pt", payload)
-    monkeypatch.undo()
-    assert torch.equal(load_checkpoint(tmp_path / "best.pt")["weights"], payload["weights"])
-    assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]  # no temp file left
+def test_a_signal_during_a_checkpoint_write_surfaces_as_itself_and_leaves_no_half_file(tmp_path):
+    """A signal handler that raises while torch.save writes (Ctrl-C, submitit's time limit)
+    must end the write with that exception, not with torch's RuntimeError 'unexpected pos',
+    which the run would record as an unrelated failure (seen in CI). The signal lands at ten
+    points spread over the write; each time the file is complete or absent, never half."""
+    payload = {"weights": torch.arange(4_000_000)}  # 32 MB: a write long enough to land in
+    path = tmp_path / "best.pt"
+    started = time.perf_counter()
+    save_checkpoint(path, payload)
+    seconds = time.perf_counter() - started
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: (_ for _ in ()).throw(SignalRaised()))
+    try:
+        for step in range(10):
+            path.unlink(missing_ok=True)
+            timer = threading.Timer(seconds * step / 10, os.kill, (os.getpid(), signal.SIGUSR2))
+            try:
+                timer.start()
+                save_checkpoint(path, payload)
+                while timer.is_alive():  # a late signal lands here, after the write
+                    time.sleep(0.01)
+            except SignalRaised:
+                pass
+            if path.exists():
+                assert torch.equal(load_checkpoint(path)["weights"], payload["weights"])
+            assert not list(tmp_path.glob(".*.tmp")), "a temp file was left behind"
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
 
 
 @pytest.mark.slow

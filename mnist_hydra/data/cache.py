@@ -86,7 +86,7 @@ def save_cache(root: Path, key: str, tensors: MnistTensors) -> None:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             # Atomic, so concurrent jobs never read a half-written cache.
-            atomic_write(directory / f"{key}.pt", lambda f: torch.save(payload, f), binary=True)
+            atomic_write(directory / f"{key}.pt", lambda tmp: torch.save(payload, tmp))
             return
         except OSError:
             continue

@@ -102,7 +102,7 @@ def download_mnist(root: Path, names: list[str]) -> None:
         try:
             root.mkdir(parents=True, exist_ok=True)
             for name, data in files.items():
-                atomic_write(root / name, lambda f, data=data: f.write(data), binary=True)
+                atomic_write(root / name, lambda tmp, data=data: tmp.write_bytes(data))
         except OSError as exc:
             raise not_writable(root, exc.strerror or str(exc)) from exc
         log.info("MNIST: verified and placed under %s", root)
