@@ -4,17 +4,21 @@ The YAML files in conf/ fill these schemas, so a wrong type, an unknown key or a
 out-of-list name fails when Hydra composes the config, before any work starts.
 Value ranges that a type cannot express are checked by `validate` right after.
 """
+import difflib
 import hashlib
 import math
-from dataclasses import dataclass, field, fields
+import re
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union, get_args, get_origin
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import II, MISSING, DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 _PACKAGE = Path(__file__).resolve().parent
 # The project keeps its configs in the top-level conf/; a wheel ships that folder inside
@@ -190,12 +194,15 @@ def check_keys(cfg: DictConfig) -> None:
     The nodes are merged as plain data: a typed node merged onto its own schema is not checked."""
     plain = OmegaConf.to_container(cfg, resolve=False)
     app_keys = {key: value for key, value in plain.items() if key != "hydra" and key not in GROUP_SCHEMAS}
-    try:
-        OmegaConf.merge(OmegaConf.structured(RunConfig), app_keys)
-        for group in GROUP_SCHEMAS:
-            OmegaConf.merge(OmegaConf.structured(_schema_for(group, cfg[group])), plain[group])
-    except ConfigKeyError as err:
-        raise ConfigError(f"invalid config: {err.msg.splitlines()[0]}") from None
+    nodes = [("", RunConfig, app_keys)] + [(f"{group}.", _schema_for(group, cfg[group]), plain[group])
+                                           for group in GROUP_SCHEMAS]
+    for prefix, schema, values in nodes:
+        try:
+            OmegaConf.merge(OmegaConf.structured(schema), values)
+        except ConfigKeyError as err:
+            key = prefix + str(err.full_key)
+            value = OmegaConf.select(OmegaConf.create(plain), key, default="")
+            raise ConfigError(unknown_key(key, err.object_type, value)) from None
 
 
 def validate(cfg: DictConfig) -> None:
@@ -244,10 +251,125 @@ def group_options(group: str) -> list[str]:
 
 
 def compose_config(overrides: Sequence[str] = (), return_hydra_config: bool = False) -> DictConfig:
-    """The config a run with these overrides gets, composed in-process (no run, no folders)."""
+    """The config a run with these overrides gets, composed in-process (no run, no folders);
+    inside the running app (a callback, a sweeper) with the app's own config loader."""
     register_configs()
+    if GlobalHydra.instance().is_initialized():
+        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def check_choices(choices: Mapping[str, Optional[str]]) -> None:
+    """Refuse a group option that is an internal schema (`model=base_simple_cnn`): it is
+    registered in the group only for the YAML files to extend."""
+    for group, choice in choices.items():
+        if choice and str(choice).startswith(SCHEMA_PREFIX):
+            raise ConfigError(f"{group}={choice} is an internal schema, not an option; "
+                              f"options: {', '.join(group_options(group))}")
+
+
+def validate_grid(jobs: Sequence[Sequence[str]]) -> None:
+    """Compose and validate every job of a sweep (each a list of overrides), so that a bad
+    value anywhere refuses the sweep before its first job trains. Raises ConfigError
+    naming the first bad job."""
+    for number, job in enumerate(jobs):
+        try:
+            cfg = compose_config(job, return_hydra_config=True)
+            check_choices(cfg.hydra.runtime.choices)
+            validate(cfg)
+        except Exception as err:
+            line = explain(err)
+            if line is None:
+                raise
+            raise ConfigError(f"job {number} of the sweep ({' '.join(job)}): {line}") from err
+
+
+SCHEMA_PREFIX = "base_"  # the ConfigStore names of the schemas (register_configs)
+_OVERRIDE = re.compile(r"use \+(\S+)")  # Hydra's advice names the override: `use +epoch=3`
+
+
+def _close(word: str, options: Sequence[str]) -> list[str]:
+    """The options closest to a mistyped word; case, `-` and spaces do not count."""
+    normal = {option.lower().replace("-", "_"): option for option in options}
+    matches = difflib.get_close_matches(word.lower().replace("-", "_").replace(" ", "_"), list(normal), n=3, cutoff=0.6)
+    return [normal[match] for match in matches]
+
+
+def _field_type(object_type: Any, name: str) -> tuple[Any, bool]:
+    """The declared type of a schema field and whether it may be null (Optional[X] -> X, True);
+    None when not a schema field."""
+    found = [f.type for f in fields(object_type) if f.name == name] if is_dataclass(object_type) else []
+    if not found:
+        return None, False
+    if get_origin(found[0]) is Union:
+        return next(arg for arg in get_args(found[0]) if arg is not type(None)), True
+    return found[0], False
+
+
+def _schema_default(object_type: Any, name: str) -> Any:
+    default = next((f.default for f in fields(object_type) if f.name == name), None)
+    return default.value if isinstance(default, Enum) else default
+
+
+def _what_to_type(key: str, kind: Any, optional: bool, example: Any) -> str:
+    """`lr must be a number, like lr=0.001`: the rule of a type, with an example value."""
+    null = " or null" if optional else ""
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return f"{key} must be one of {', '.join(member.value for member in kind)}{null}"
+    if kind is bool:
+        return f"{key} must be true or false{null}"
+    is_number = isinstance(example, (int, float)) and not isinstance(example, bool)
+    if kind is float:
+        return f"{key} must be a number{null}, like {key}={example if is_number else 0.5}"
+    if kind is int:
+        return f"{key} must be a whole number{null}, like {key}={example if is_number else 1000}"
+    return ""
+
+
+def unknown_key(key: str, schema: Any, value: Any) -> str:
+    """`epoch=3: no such key; did you mean epochs=3?`: the closest keys of the same node."""
+    if key.startswith("hydra."):  # Hydra's own config is open: `+` adds a key there
+        return f"{key}: no such key in Hydra's config; +{key}={value} adds it"
+    parent, _, name = key.rpartition(".")
+    names = [f.name for f in fields(schema) if not f.name.startswith("_")] if is_dataclass(schema) else []
+    guess = [f"{parent}.{match}" if parent else match for match in _close(name, names)]
+    hint = f"did you mean {guess[0]}={value}? " if guess else ""
+    return f"{key}={value}: no such key; {hint}mnist-hydra --help lists every key"
+
+
+def explain(err: BaseException) -> Optional[str]:
+    """One line for a config mistake (Hydra's or OmegaConf's error while composing, or this
+    module's ConfigError): what is wrong and the fix. None for anything else, which is a
+    bug and keeps its traceback."""
+    cause = err.__cause__
+    if isinstance(err, ConfigError):
+        return str(err)
+    if isinstance(err, MissingConfigException) and err.options is not None:
+        group, _, option = str(err.missing_cfg_file).rpartition("/")
+        options = [o for o in err.options if not o.startswith(SCHEMA_PREFIX)]
+        guess = _close(option, options)
+        hint = f"did you mean {group}={guess[0]}? " if guess else ""
+        return f"{group}={option}: no such option; {hint}options: {', '.join(options)}"
+    if isinstance(err, ConfigCompositionException) and isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
+        override = _OVERRIDE.search(str(err))
+        return unknown_key(str(cause.full_key), cause.object_type, override.group(1).partition("=")[2] if override else "")
+    if isinstance(err, ConfigCompositionException) and isinstance(cause, ValidationError):
+        key, name = str(cause.full_key), str(cause.key)
+        rule = _what_to_type(key, *_field_type(cause.object_type, name),
+                             _schema_default(cause.object_type, name) if is_dataclass(cause.object_type) else None)
+        override = str(err).rpartition("override ")[2]
+        return f"{rule}, not {override}" if rule else f"{override}: {str(cause).splitlines()[0]}"
+    if isinstance(err, ConfigCompositionException) and str(err).startswith("Ambiguous value"):
+        override = str(err).splitlines()[0].partition("argument ")[2].strip("'")
+        return (f"{override} is a sweep (several values): add --multirun to run each, "
+                "or quote it to pass the text")
+    if isinstance(err, OverrideParseException):
+        return (f"{str(err).splitlines()[0]}: not valid override syntax; quote values with "
+                "special characters ('key=\"a b\"'), see --help")
+    if isinstance(err, ConfigCompositionException):
+        return " ".join(str(err).split())
+    return None
 
 
 def help_text() -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from mnist_hydra.config import ConfigError, config_hash, validate
+from mnist_hydra.config import ConfigError, check_choices, config_hash, validate
 from mnist_hydra.outputs import METRICS_JSON, finished_run
 from mnist_hydra.runtime import run_device
 
@@ -35,6 +35,7 @@ def finished_jobs(sweep_dir: Path) -> list[Path]:
 class RunGuard(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
+            check_choices(config.hydra.runtime.choices)
             validate(config)
             run_device(config.device.value, config.precision)
         except (ConfigError, RuntimeError) as err:  # RuntimeError: an absent device

@@ -1,0 +1,72 @@
+"""Issue 18: every everyday mistake costs one line and no training time. Each through the real
+command in its own process: exit status, at most three lines on stderr, the words of the fix,
+no traceback, nothing written."""
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY, run_cli
+from mnist_hydra.config import compose_config, explain, validate
+
+MAX_LINES = 3
+
+
+def refused(tmp_path: Path, args: list[str], *fix: str, module: str = "mnist_hydra.run", status: int = 1) -> str:
+    """Run the command from an empty folder; assert it refused in a few lines naming the fix
+    and left the folder empty. Returns stderr."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    proc = run_cli(args, cwd=cwd, module=module, timeout=120)
+    assert proc.returncode == status, (proc.returncode, proc.stderr[-3000:])
+    lines = proc.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= MAX_LINES, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-3000:]
+    for words in fix:
+        assert words in proc.stderr, proc.stderr
+    assert sorted(p.name for p in cwd.iterdir() if p.name != ".cache") == [], "something was written"
+    return proc.stderr
+
+
+# -- config mistakes in `python -m mnist_hydra.run` ---------------------------------------------
+
+MISTAKES = [
+    ("epoch=3", "did you mean epochs=3?"),  # Hydra's advice was `use +epoch=3`, a second error
+    ("+data.trian_size=500", "did you mean data.train_size=500?"),
+    ("model=baseline model.dropot=0.3", "did you mean model.dropout=0.3?"),
+    ("model=resnet", "options: baseline, high_vision, modernist, simple_cnn, stabilized"),
+    ("model=Stabilized", "did you mean model=stabilized?"),  # the old tool's spelling
+    ("optimizer=AdamW", "did you mean optimizer=adam?"),
+    ("lr=fast", "lr must be a number, like lr=0.001"),
+    ("batch_size=1.5", "batch_size must be a whole number, like batch_size=16"),
+    ("seed=x", "seed must be a whole number or null"),
+    ("test=maybe", "test must be true or false"),
+    ("lr=0.001,0.0l", "add --multirun"),
+    ("device=gpu", "device must be one of auto, cpu, cuda, mps"),
+]
+
+
+@pytest.mark.parametrize("overrides, fix", MISTAKES)
+def test_each_config_mistake_is_explained_in_one_line(overrides, fix):
+    """What the command prints (below, through real processes for a few of them)."""
+    with pytest.raises(Exception) as err:
+        validate(compose_config(overrides.split()))
+    line = explain(err.value)
+    assert line is not None and "\n" not in line and fix in line, line
+    assert "+epoch" not in line and "base_" not in line  # no advice that gives a second error
+
+
+@pytest.mark.parametrize("overrides, fix", [MISTAKES[0], MISTAKES[4], MISTAKES[6]])
+def test_a_config_mistake_costs_one_line_and_nothing_else(tmp_path, overrides, fix):
+    stderr = refused(tmp_path, [*TINY, *overrides.split()], fix)
+    assert len(stderr.strip().splitlines()) == 1, stderr
+
+
+def test_an_internal_schema_is_not_selectable(tmp_path):
+    refused(tmp_path, [*TINY, "model=base_simple_cnn"], "model=base_simple_cnn is an internal schema",
+            "options: baseline")
+
+
+def test_a_developer_still_gets_the_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    proc = run_cli([*TINY, "epoch=3"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "ConfigCompositionException" in proc.stderr
