@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from mnist_hydra.config import ConfigError, check_choices, config_hash, validate
+from mnist_hydra.config import ConfigError, check_choices, config_hash, validate, validate_grid
 from mnist_hydra.outputs import METRICS_JSON, finished_run
 from mnist_hydra.runtime import run_device
+from mnist_hydra.sweep.read import grid_jobs
 
 PROG = "mnist-hydra"
 _sweep: dict[str, Path] = {}  # the folder of this process's run or sweep, for interrupted_message
@@ -56,6 +57,11 @@ class RunGuard(Callback):
         if done and not config.resume:
             refuse(f"{sweep_dir} already holds {len(done)} finished run(s); pass resume=true to skip "
                    "finished jobs of the same config and rerun the others, or choose another hydra.sweep.dir")
+        if config.hydra.sweeper._target_.endswith(".BasicSweeper"):  # other sweepers check their own
+            try:
+                validate_grid(grid_jobs(OmegaConf.to_container(config.hydra, resolve=False)))
+            except ConfigError as err:
+                refuse(f"sweep refused before any job ran: {err}")
 
 
 def interrupted_message() -> str:

@@ -4,9 +4,11 @@ no traceback, nothing written."""
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from conftest import TINY, run_cli
-from mnist_hydra.config import compose_config, explain, validate
+from mnist_hydra.config import ConfigError, compose_config, explain, validate, validate_grid
+from mnist_hydra.sweep.read import grid_jobs
 
 MAX_LINES = 3
 
@@ -70,3 +72,21 @@ def test_a_developer_still_gets_the_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
     proc = run_cli([*TINY, "epoch=3"], cwd=tmp_path, timeout=120)
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "ConfigCompositionException" in proc.stderr
+
+
+# -- a sweep is checked before its first job -----------------------------------------------------
+
+def test_a_bad_value_anywhere_in_a_sweep_refuses_it_before_any_job(tmp_path):
+    """Before, job 0 trained first and job 1 failed: on a 20-run study, after hours."""
+    refused(tmp_path, ["--multirun", *TINY, "lr=0.001,0.01,0", "batch_size=8,16"],
+            "sweep refused before any job ran", "job 4", "lr=0", "must be a finite number > 0")
+
+
+def test_every_job_of_a_study_is_composed_and_a_bad_one_named():
+    study = compose_config(["+experiment=lr_batch_grid"], return_hydra_config=True)
+    jobs = grid_jobs({"sweeper": OmegaConf.to_container(study.hydra.sweeper),  # as the sweep's hydra node
+                      "overrides": {"task": ["+experiment=lr_batch_grid", "lr=0.1,fast"]}})
+    assert len(jobs) == 10 and all("+experiment=lr_batch_grid" in job for job in jobs)
+    with pytest.raises(ConfigError, match=r"job 5 of the sweep \(lr=fast batch_size=8 .*lr must be a number"):
+        validate_grid(jobs)
+    validate_grid(jobs[:5])  # the good ones pass

@@ -170,30 +170,38 @@ class SweepPlan:
 
 
 def sweep_plan(hydra_cfg: dict[str, Any]) -> SweepPlan:
-    """Size and swept keys from the sweeper's config and the sweep's task overrides.
-
-    The basic sweeper runs the product of every sweep override, with `hydra.sweeper.params`
-    (an experiment's search space) overridden by the command line key by key; Hydra's own
-    parser and BasicSweeper.split_arguments do exactly that here. Optuna runs n_trials.
-    """
+    """Size and swept keys from the sweeper's config and the sweep's task overrides: the
+    basic sweeper runs the product of every sweep override (_basic_grid); Optuna n_trials."""
     sweeper = hydra_cfg.get("sweeper") or {}
-    params = sweeper.get("params") or {}
     if isinstance(sweeper.get("n_trials"), int):  # Optuna: its params are a search space
-        return SweepPlan(sweeper["n_trials"], [str(k).lstrip("+") for k in params])
-    # Imported here: only the progress line and the summary's header need the parser.
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    arguments = [f"{k}={v}" for k, v in params.items()] + task_overrides(hydra_cfg)
+        return SweepPlan(sweeper["n_trials"], [str(k).lstrip("+") for k in sweeper.get("params") or {}])
     try:
-        overrides = OverridesParser.create().parse_overrides(arguments)
-        batches = BasicSweeper.split_arguments(overrides, None)
+        overrides, jobs = _basic_grid(hydra_cfg)
     except Exception as exc:  # glob sweeps need a config loader; an odd sweeper; a parse error
-        log.debug("Cannot size the sweep from %s: %s", arguments, exc)
+        log.debug("Cannot size the sweep from %s: %s", hydra_cfg.get("overrides"), exc)
         return SweepPlan(None, [])
     last = {o.get_key_element(): o for o in overrides}  # a later override of a key wins
     swept = [key.lstrip("+") for key, o in last.items() if o.is_sweep_override()]
-    return SweepPlan(len(batches[0]), swept)
+    return SweepPlan(len(jobs), swept)
+
+
+def _basic_grid(hydra_cfg: dict[str, Any]) -> tuple[list[Any], list[list[str]]]:
+    """The sweep's overrides, parsed, and the basic sweeper's jobs, each its list of
+    overrides: `hydra.sweeper.params` (an experiment's search space) overridden key by key
+    by the command line, as Hydra's own parser and BasicSweeper.split_arguments do it."""
+    # Imported here: only the progress line, the summary's header and the guard need the parser.
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = (hydra_cfg.get("sweeper") or {}).get("params") or {}
+    arguments = [f"{k}={v}" for k, v in params.items()] + task_overrides(hydra_cfg)
+    overrides = OverridesParser.create().parse_overrides(arguments)
+    return overrides, BasicSweeper.split_arguments(overrides, None)[0]
+
+
+def grid_jobs(hydra_cfg: dict[str, Any]) -> list[list[str]]:
+    """Every job of a basic-sweeper sweep as its list of overrides (`[["lr=0.1", "batch_size=8"], ...]`)."""
+    return _basic_grid(hydra_cfg)[1]
 
 
 def job_plan(hydra: DictConfig) -> SweepPlan:
