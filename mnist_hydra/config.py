@@ -269,10 +269,11 @@ def check_choices(choices: Mapping[str, Optional[str]]) -> None:
                               f"options: {', '.join(group_options(group))}")
 
 
-def validate_grid(jobs: Sequence[Sequence[str]]) -> None:
+def validate_grid(jobs: Sequence[Sequence[str]]) -> list[DictConfig]:
     """Compose and validate every job of a sweep (each a list of overrides), so that a bad
-    value anywhere refuses the sweep before its first job trains. Raises ConfigError
-    naming the first bad job."""
+    value anywhere refuses the sweep before its first job trains; returns the configs.
+    Raises ConfigError naming the first bad job."""
+    configs = []
     for number, job in enumerate(jobs):
         try:
             cfg = compose_config(job, return_hydra_config=True)
@@ -283,6 +284,8 @@ def validate_grid(jobs: Sequence[Sequence[str]]) -> None:
             if line is None:
                 raise
             raise ConfigError(f"job {number} of the sweep ({' '.join(job)}): {line}") from err
+        configs.append(cfg)
+    return configs
 
 
 SCHEMA_PREFIX = "base_"  # the ConfigStore names of the schemas (register_configs)

@@ -8,12 +8,13 @@ on_multirun_start, to leave nothing behind and overwrite nothing.
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_hydra.config import ConfigError, check_choices, config_hash, validate, validate_grid
+from mnist_hydra.data import DataError, load_dataset
 from mnist_hydra.outputs import METRICS_JSON, finished_run
 from mnist_hydra.runtime import run_device
 from mnist_hydra.sweep.read import grid_jobs
@@ -33,13 +34,23 @@ def finished_jobs(sweep_dir: Path) -> list[Path]:
     return sorted(p.parent for p in sweep_dir.glob(f"*/{METRICS_JSON}") if finished_run(p.parent))
 
 
+def check_data(configs: Iterable[DictConfig]) -> None:
+    """Load every data set these runs use, once each: a missing, corrupt or unreadable file
+    (or a root that is not a folder) raises DataError now, before a run folder exists, and
+    missing files are fetched now if allowed. The data stays in this process's memo, so a
+    run in this process (a single run, the basic launcher's jobs) does not read it again."""
+    for name, root, download in {(cfg.data.name, str(cfg.data.root), cfg.data.download) for cfg in configs}:
+        load_dataset(name, root, download)
+
+
 class RunGuard(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             check_choices(config.hydra.runtime.choices)
             validate(config)
             run_device(config.device.value, config.precision)
-        except (ConfigError, RuntimeError) as err:  # RuntimeError: an absent device
+            check_data([config])
+        except (ConfigError, RuntimeError) as err:  # RuntimeError: an absent device, DataError
             refuse(str(err))
         run_dir = Path(str(config.hydra.run.dir))
         _sweep["run"] = run_dir
@@ -59,9 +70,15 @@ class RunGuard(Callback):
                    "finished jobs of the same config and rerun the others, or choose another hydra.sweep.dir")
         if config.hydra.sweeper._target_.endswith(".BasicSweeper"):  # other sweepers check their own
             try:
-                validate_grid(grid_jobs(OmegaConf.to_container(config.hydra, resolve=False)))
+                configs = validate_grid(grid_jobs(OmegaConf.to_container(config.hydra, resolve=False)))
             except ConfigError as err:
                 refuse(f"sweep refused before any job ran: {err}")
+            # On a cluster the data is where the jobs run, which need not be here.
+            if "Slurm" not in config.hydra.launcher._target_:
+                try:
+                    check_data(configs)
+                except DataError as err:
+                    refuse(f"sweep refused before any job ran: {err}")
 
 
 def interrupted_message() -> str:
