@@ -14,7 +14,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from mnist_hydra.config import ConfigError, config_hash, validate
-from mnist_hydra.outputs import METRICS_JSON, finished_run
+from mnist_hydra.rundir import METRICS_JSON, recorded_result
 from mnist_hydra.runtime import run_device
 
 PROG = "mnist-hydra"
@@ -29,7 +29,7 @@ def refuse(message: str) -> None:
 
 
 def finished_jobs(sweep_dir: Path) -> list[Path]:
-    return sorted(p.parent for p in sweep_dir.glob(f"*/{METRICS_JSON}") if finished_run(p.parent))
+    return sorted(p.parent for p in sweep_dir.glob(f"*/{METRICS_JSON}") if recorded_result(p.parent))
 
 
 class RunGuard(Callback):
@@ -41,7 +41,7 @@ class RunGuard(Callback):
             refuse(str(err))
         run_dir = Path(str(config.hydra.run.dir))
         _sweep["run"] = run_dir
-        previous = finished_run(run_dir)
+        previous = recorded_result(run_dir)
         if previous and not (
                 config.resume and previous.get("config_hash") == config_hash(config)):
             whose = "another config's" if config.resume else "a"
