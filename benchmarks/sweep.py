@@ -23,7 +23,8 @@ from typing import Callable
 from benchmarks.common import MNIST_ROOT, REPO, interleaved, machine, table, torchvision_root
 from benchmarks.original import cell
 from mnist_hydra.runtime import usable_cores
-from mnist_hydra.sweep.read import METRICS_JSON, read_runs
+from mnist_hydra.rundir import METRICS_JSON
+from mnist_hydra.sweep.read import read_runs
 
 LRS = (0.001, 0.1)  # issue 10's study: the best and the diverging row of the report's grid
 BATCH_SIZES = (8, 16, 32, 64, 128)

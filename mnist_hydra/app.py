@@ -22,16 +22,18 @@ from torch import nn
 from tqdm import tqdm
 
 from mnist_hydra import guards
+from mnist_hydra import rundir
 from mnist_hydra.config import (
-    CONFIG_DIR, ConfigError, config_hash, explain, register_configs, resolved_config, validate,
+    CONFIG_DIR, RUN_CONTROL_KEYS, ConfigError, config_hash, explain, override_key, register_configs,
+    resolved_config, training_overrides, validate,
 )
 from mnist_hydra.data import load_dataset, split_indices
 from mnist_hydra.folders import register_resolver
 from mnist_hydra.models import count_parameters
 from mnist_hydra.outputs import (
-    CHECKPOINT, LAST_CHECKPOINT, UNNAMED_RUN, RunRecorder, finished_run, history_rows, load_checkpoint,
-    save_checkpoint, tensorboard_name, write_metrics,
+    UNNAMED_RUN, RunRecorder, history_rows, load_checkpoint, save_checkpoint, tensorboard_name, write_metrics,
 )
+from mnist_hydra.rundir import CHECKPOINT, LAST_CHECKPOINT
 from mnist_hydra.runtime import (
     configure_threads, exit_with_parent, rng_states, run_device, seed_everything, set_rng_states, usable_cores,
 )
@@ -164,8 +166,8 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
           progress: bool = True, run_name: str = UNNAMED_RUN) -> dict[str, Any]:
     """seed -> data -> model -> optimizer -> criterion -> loop -> outputs; returns the metrics.
 
-    With `resume=true`, an unfinished run of the same config in run_dir continues from its
-    last.pt. `parallel_jobs` is how many jobs share the machine (for the thread count);
+    With `resume=true`, an unfinished or stopped run of the same config in run_dir continues
+    from its last.pt. With `stop_at_epoch` the run stops after that epoch, keeping last.pt. `parallel_jobs` is how many jobs share the machine (for the thread count);
     `run_name` is the run's TensorBoard name (outputs.tensorboard_name).
     """
     validate(cfg)
@@ -182,8 +184,8 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
         check_speed(cfg, parts, precision)
     cfg_hash = config_hash(cfg)
     result, seed = (restore(run_dir, cfg_hash, parts) if cfg.resume else None) or (FitResult(), seed)
-    # The drawn seed, not null, so that best.pt alone can replay the run.
-    config = {**resolved_config(cfg), "seed": seed}
+    # The drawn seed, not null, so that best.pt alone can replay the run (to the end).
+    config = {**{k: v for k, v in resolved_config(cfg).items() if k not in RUN_CONTROL_KEYS}, "seed": seed}
     recorder = RunRecorder(run_dir, result.history, run_name)
 
     def on_epoch(row: EpochResult, is_best: bool) -> None:
@@ -201,24 +203,31 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
 
     try:
         fit(model=parts.model, optimizer=parts.optimizer, criterion=parts.criterion, transform=parts.transform,
-            train=parts.train, val=parts.val, epochs=cfg.epochs, batch_size=cfg.batch_size,
+            train=parts.train, val=parts.val, epochs=target_epochs(cfg), batch_size=cfg.batch_size,
             eval_batch_size=cfg.eval_batch_size, on_epoch=on_epoch, precision=precision, result=result,
             max_batches=cfg.limit_train_batches, progress=progress_bar(batches_per_epoch(cfg, len(parts.train)), progress))
         test_acc = None
-        if cfg.test and result.best_state is not None:
+        stopped = not result.diverged and len(result.history) < cfg.epochs
+        if cfg.test and result.best_state is not None and not stopped:
             parts.model.load_state_dict(result.best_state)
             _, test_acc = evaluate(model=parts.model, data=parts.test, criterion=parts.criterion,
                                    transform=parts.transform, batch_size=cfg.eval_batch_size, precision=precision)
-        metrics = run_metrics(result, cfg, test_acc=test_acc, params=count_parameters(parts.model),
+        metrics = run_metrics(result, cfg, stopped=stopped, test_acc=test_acc, params=count_parameters(parts.model),
                               seconds=time.perf_counter() - started, seed=seed, device=device, threads=threads)
         recorder.log_hparams({**{key: cfg[key] for key in HPARAM_KEYS}, **(hparams or {}), "seed": seed},
                              {"hparam/best_val_acc": result.best_val_acc or 0.0, "hparam/test_acc": test_acc or 0.0})
     finally:
         recorder.close()
-    (run_dir / LAST_CHECKPOINT).unlink(missing_ok=True)  # finished: best.pt is the run's checkpoint
+    if not stopped:  # finished: best.pt is the run's checkpoint
+        (run_dir / LAST_CHECKPOINT).unlink(missing_ok=True)
     log.info("%s: best val_acc %s (epoch %s), test_acc %s, %.1fs", metrics["status"],
              _pct(result.best_val_acc), result.best_epoch, _pct(test_acc), metrics["train_time_s"])
     return metrics
+
+
+def target_epochs(cfg: DictConfig) -> int:
+    """The epoch this run trains to: `epochs`, or `stop_at_epoch` when that comes first."""
+    return cfg.epochs if cfg.stop_at_epoch is None else min(cfg.stop_at_epoch, cfg.epochs)
 
 
 def batches_per_epoch(cfg: DictConfig, images: int) -> int:
@@ -230,13 +239,15 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}%"
 
 
-def run_metrics(result: FitResult, cfg: DictConfig, *, test_acc: float | None, params: int, seconds: float,
-                seed: int, device: torch.device, threads: int) -> dict[str, Any]:
-    """metrics.json's fields for a finished fit. A diverged run keeps the best epoch before
-    it diverged (null when the first epoch did) and has no convergence epoch."""
+def run_metrics(result: FitResult, cfg: DictConfig, *, stopped: bool, test_acc: float | None, params: int,
+                seconds: float, seed: int, device: torch.device, threads: int) -> dict[str, Any]:
+    """metrics.json's fields for a fit that ended: completed, diverged or stopped early. A
+    diverged run keeps the best epoch before it diverged (null when the first epoch did) and
+    has no convergence epoch; a stopped one has one only if it already converged."""
     losses = [row.train_loss for row in result.history]
+    status = rundir.DIVERGED if result.diverged else rundir.STOPPED if stopped else rundir.COMPLETED
     return {
-        "status": "diverged" if result.diverged else "completed",
+        "status": status,
         "error": "training loss became non-finite" if result.diverged else None,
         "best_val_acc": result.best_val_acc,
         "best_epoch": result.best_epoch,
@@ -245,7 +256,7 @@ def run_metrics(result: FitResult, cfg: DictConfig, *, test_acc: float | None, p
         "final_train_loss": losses[-1] if losses else None,
         "params": params,
         "train_time_s": round(seconds, 3),
-        "convergence_epoch": None if result.diverged else convergence_epoch(losses, cfg.epochs),
+        "convergence_epoch": None if result.diverged else convergence_epoch(losses, None if stopped else cfg.epochs),
         "epochs_run": len(result.history),
         "seed": seed,
         "device": str(device),
@@ -261,8 +272,8 @@ def task_hparams(cfg: DictConfig, hydra_cfg: DictConfig) -> dict[str, Any]:
     group choices and every other key the command line set."""
     values: dict[str, Any] = {group: str(choice) for group, choice in hydra_cfg.runtime.choices.items()
                               if not group.startswith("hydra/") and choice is not None}
-    for override in hydra_cfg.overrides.task:
-        key = str(override).partition("=")[0].lstrip("+~")
+    for override in training_overrides(str(o) for o in hydra_cfg.overrides.task):
+        key = override_key(override)
         value = OmegaConf.select(cfg, key, default=None)
         if key not in values and key not in HPARAM_KEYS and not isinstance(value, DictConfig):
             values[key] = value if isinstance(value, (bool, int, float, str)) else str(value)
@@ -299,12 +310,15 @@ def task(cfg: DictConfig) -> float:
     jobs = parallel_jobs(hydra_cfg)
     if jobs > 1:
         exit_with_parent()
-    identity = {"overrides": list(hydra_cfg.overrides.task), "config_hash": config_hash(cfg)}
-    previous = finished_run(run_dir)
-    if previous:
-        if cfg.resume and previous.get("config_hash") == identity["config_hash"]:
-            log.info("resume: %s already holds a %s run of this config; skipped", run_dir, previous["status"])
-            return float(previous["best_val_acc"] or 0.0)
+    # What was trained: a stopped run's later continuation is the same run.
+    identity = {"overrides": training_overrides(str(o) for o in hydra_cfg.overrides.task),
+                "config_hash": config_hash(cfg)}
+    previous = rundir.recorded_result(run_dir)
+    same_run = previous is not None and cfg.resume and previous.get("config_hash") == identity["config_hash"]
+    if same_run and rundir.reached(previous, target_epochs(cfg)):
+        log.info("resume: %s already holds a %s run of this config; skipped", run_dir, previous["status"])
+        return float(previous["best_val_acc"] or 0.0)
+    if previous and not same_run:  # (a stopped run of this config goes on: train() continues it)
         # Only reachable in a reused sweep folder; its results stay (metrics.json names their config).
         log.error("%s holds a finished run of another config (%s); not overwritten", run_dir,
                   " ".join(previous.get("overrides", [])) or "no overrides")
@@ -319,7 +333,7 @@ def task(cfg: DictConfig) -> float:
             log.error("run failed: %s", err)
         else:
             log.exception("run failed")
-        write_metrics(run_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}", **identity})
+        write_metrics(run_dir, {"status": rundir.FAILED, "error": f"{type(err).__name__}: {err}", **identity})
         if not multirun:
             raise
         return 0.0  # a number a sweeper (Optuna) accepts; the summary marks the run failed

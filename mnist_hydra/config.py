@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union, get_args, get_origin
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union, get_args, get_origin
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -146,8 +146,25 @@ class RunConfig:
     channels_last: bool = key(True, "NHWC convolution weights: faster kernels, same results up to rounding")
     threads: Optional[int] = key(None, "torch threads; null: SLURM_CPUS_PER_TASK, else cores / parallel jobs")
     resume: bool = key(False, "skip a finished run of the same config in the folder; continue an unfinished one")
+    stop_at_epoch: Optional[int] = key(None, "stop after this epoch (status stopped, last.pt kept: resume=true "
+                                             "continues); null: train all epochs. Set per rung by hydra/sweeper=halving")
     limit_train_batches: Optional[int] = key(None, "at most this many training batches per epoch (debug)")
     limit_eval_images: Optional[int] = key(None, "evaluate only the first N validation and test images (debug)")
+
+
+# Keys that decide how a run is carried out, not what it trains: never part of a run's identity
+# (config_hash), its TensorBoard name, its HParams or a sweep's swept columns.
+RUN_CONTROL_KEYS = ("resume", "stop_at_epoch")
+
+
+def override_key(override: str) -> str:
+    """`+data.train_size=500` -> `data.train_size`."""
+    return override.partition("=")[0].strip().lstrip("+~")
+
+
+def training_overrides(overrides: Iterable[str]) -> list[str]:
+    """The overrides that change what a run trains (all but RUN_CONTROL_KEYS)."""
+    return [o for o in overrides if override_key(o) not in RUN_CONTROL_KEYS]
 
 
 # The schema of each group option, found by its _target_; the schema with a MISSING _target_
@@ -217,6 +234,7 @@ def validate(cfg: DictConfig) -> None:
         ("eval_batch_size", cfg.eval_batch_size >= 1, "must be >= 1"),
         ("precision", cfg.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
         ("threads", cfg.threads is None or cfg.threads >= 1, "must be >= 1 or null"),
+        ("stop_at_epoch", cfg.stop_at_epoch is None or cfg.stop_at_epoch >= 1, "must be >= 1 or null"),
         ("limit_train_batches", cfg.limit_train_batches is None or cfg.limit_train_batches >= 1, "must be >= 1 or null"),
         ("limit_eval_images", cfg.limit_eval_images is None or cfg.limit_eval_images >= 1, "must be >= 1 or null"),
         ("data.train_size", cfg.data.train_size is None or cfg.data.train_size >= 1, "must be >= 1 or null"),
@@ -240,8 +258,8 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def config_hash(cfg: DictConfig) -> str:
-    """Identity of a run's resolved config, for resume; `resume` itself is not part of it."""
-    resolved = {key: value for key, value in resolved_config(cfg).items() if key != "resume"}
+    """Identity of a run's resolved config, for resume; RUN_CONTROL_KEYS are not part of it."""
+    resolved = {key: value for key, value in resolved_config(cfg).items() if key not in RUN_CONTROL_KEYS}
     return hashlib.sha256(OmegaConf.to_yaml(OmegaConf.create(resolved)).encode()).hexdigest()[:16]
 
 

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_hydra.config import ConfigError, check_choices, config_hash, validate, validate_grid
 from mnist_hydra.data import DataError, load_dataset
-from mnist_hydra.outputs import METRICS_JSON, finished_run
+from mnist_hydra.rundir import METRICS_JSON, recorded_result
 from mnist_hydra.runtime import run_device
 from mnist_hydra.sweep.read import grid_jobs
 
@@ -31,7 +31,7 @@ def refuse(message: str) -> None:
 
 
 def finished_jobs(sweep_dir: Path) -> list[Path]:
-    return sorted(p.parent for p in sweep_dir.glob(f"*/{METRICS_JSON}") if finished_run(p.parent))
+    return sorted(p.parent for p in sweep_dir.glob(f"*/{METRICS_JSON}") if recorded_result(p.parent))
 
 
 def check_data(configs: Iterable[DictConfig]) -> None:
@@ -54,7 +54,7 @@ class RunGuard(Callback):
             refuse(str(err))
         run_dir = Path(str(config.hydra.run.dir))
         _sweep["run"] = run_dir
-        previous = finished_run(run_dir)
+        previous = recorded_result(run_dir)
         if previous and not (
                 config.resume and previous.get("config_hash") == config_hash(config)):
             whose = "another config's" if config.resume else "a"

@@ -80,7 +80,8 @@ class RecordingLaunch:
 
     def lost_job(self, job: Any, overrides: Sequence[str], job_num: int, err: Exception) -> JobReturn:
         """Record a job that ended without a result; returns what the sweeper gets for it."""
-        from mnist_hydra.outputs import finished_run, write_metrics
+        from mnist_hydra.outputs import write_metrics
+        from mnist_hydra.rundir import FAILED, recorded_result
 
         try:
             state = job.state
@@ -89,14 +90,14 @@ class RecordingLaunch:
         reason = (f"{type(err).__name__}: job {job.job_id} ended without a result ({state}): killed, "
                   f"cancelled, out of memory or its node failed; its log is in {job.paths.folder}")
         job_dir = self.job_dir(overrides, job_num)
-        previous = finished_run(job_dir) if job_dir is not None else None
+        previous = recorded_result(job_dir) if job_dir is not None else None
         if previous:  # it finished, then died on the way out
             value = float(previous.get("best_val_acc") or 0.0)
         else:
             value = 0.0  # what the task returns for a failed run; Optuna records the trial
             if job_dir is not None:
                 job_dir.mkdir(parents=True, exist_ok=True)  # so the summary lists it even if it never started
-                write_metrics(job_dir, {"status": "failed", "error": reason, "overrides": list(overrides)})
+                write_metrics(job_dir, {"status": FAILED, "error": reason, "overrides": list(overrides)})
         log.error("job %d (%s): %s", job_num, " ".join(overrides), reason)
         return JobReturn(overrides=list(overrides), working_dir=str(job_dir) if job_dir else None,
                          status=JobStatus.COMPLETED, _return_value=value)

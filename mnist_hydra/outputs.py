@@ -12,16 +12,12 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
+from mnist_hydra.config import training_overrides
 from mnist_hydra.files import atomic_write
+from mnist_hydra.rundir import EVENTS_GLOB, METRICS_CSV, METRICS_JSON
 from mnist_hydra.training import EpochResult
 
-METRICS_JSON = "metrics.json"
-METRICS_CSV = "metrics.csv"
-CHECKPOINT = "best.pt"
-LAST_CHECKPOINT = "last.pt"
 CSV_FIELDS = [name for name in EpochResult.__dataclass_fields__]
-EVENTS_GLOB = "events.out.tfevents.*"
-FINISHED = ("completed", "diverged")  # metrics.json statuses of a run that needs no rerun
 UNNAMED_RUN = "defaults"
 MAX_NAME_BYTES = 200  # folder names stop at 255 bytes
 
@@ -30,10 +26,10 @@ def tensorboard_name(overrides: Sequence[str]) -> str:
     """The folder in the run folder that holds its TensorBoard events, and so the run's
     name in TensorBoard: its overrides, sorted and joined by commas as Hydra's
     override_dirname does (in a sweep TensorBoard puts the job number first:
-    `3/batch_size=8,lr=0.001`). `resume=true` changes no result and is left out; `/` cannot
-    be in a folder name; a long name keeps its start and a hash of the whole.
+    `3/batch_size=8,lr=0.001`). Keys that change no result (RUN_CONTROL_KEYS) are left out;
+    `/` cannot be in a folder name; a long name keeps its start and a hash of the whole.
     """
-    name = ",".join(sorted(o for o in overrides if not o.startswith("resume="))).replace("/", "_") or UNNAMED_RUN
+    name = ",".join(sorted(training_overrides(overrides))).replace("/", "_") or UNNAMED_RUN
     if len(name.encode()) > MAX_NAME_BYTES:
         digest = hashlib.sha1(name.encode()).hexdigest()[:12]
         name = name.encode()[:MAX_NAME_BYTES - 13].decode(errors="ignore") + "-" + digest
@@ -54,20 +50,6 @@ def _finite_or_none(value: Any) -> Any:
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
     text = json.dumps(_finite_or_none(metrics), indent=2, allow_nan=False)
     atomic_write(run_dir / METRICS_JSON, lambda tmp: tmp.write_text(text + "\n"))
-
-
-def read_metrics(run_dir: Path) -> dict[str, Any] | None:
-    """The run's metrics.json, or None when absent or unreadable."""
-    try:
-        return json.loads((run_dir / METRICS_JSON).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def finished_run(run_dir: Path) -> dict[str, Any] | None:
-    """The metrics.json of a run in run_dir that needs no rerun (completed or diverged), else None."""
-    metrics = read_metrics(run_dir)
-    return metrics if metrics and metrics.get("status") in FINISHED else None
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

@@ -139,10 +139,11 @@ def evaluate(
     return loss_sum / len(data), 100.0 * correct / len(data)
 
 
-def convergence_epoch(train_losses: list[float], epochs: int, tol: float = 1e-3, patience: int = 3) -> int:
+def convergence_epoch(train_losses: list[float], epochs: int | None, tol: float = 1e-3,
+                      patience: int = 3) -> int | None:
     """The original tool's definition: the first epoch ending a streak of `patience` epochs
     whose training loss fell by a positive amount below `tol` (a rise resets the streak);
-    `epochs` if that never happened."""
+    `epochs` if that never happened (None for a run stopped early: it may converge later)."""
     streak = 0
     for epoch in range(1, len(train_losses)):
         drop = train_losses[epoch - 1] - train_losses[epoch]

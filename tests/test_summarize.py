@@ -98,7 +98,7 @@ def test_two_param_sweep_rows_sorted_best_first(grid_sweep: Path) -> None:
 
     assert summary.swept == ["lr", "batch_size"]  # +experiment and epochs are constant
     rows = read_csv(grid_sweep / "summary.csv")
-    assert rows[0] == ["job", "lr", "batch_size", "seed", "status", "best_val_acc", "test_acc",
+    assert rows[0] == ["job", "lr", "batch_size", "seed", "status", "best_val_acc", "test_acc", "epochs_run",
                        "params", "train_time_s", "convergence_epoch", "error"]
     assert [r[:7] for r in rows[1:]] == [
         ["3", "0.001", "8", "42", "completed", "97", "96.4"],
@@ -240,7 +240,7 @@ def test_format_table(grid_sweep: Path) -> None:
     lines = text.splitlines()
     assert lines[0].startswith(f"Sweep {grid_sweep}: 6 runs (")
     assert lines[2].split() == ["job", "lr", "batch_size", "seed", "status", "best_val_acc",
-                                "test_acc", "params", "train_time_s", "convergence_epoch", "error"]
+                                "test_acc", "epochs_run", "params", "train_time_s", "convergence_epoch", "error"]
     assert lines[4].split()[:6] == ["3", "0.001", "8", "42", "completed", "97.00%"]
     assert "0.01             95.00%  diverged  failed" in text
     assert "Best: lr=0.001, batch_size=8 — 97.00% val, 96.40% test (job 3)" in text

@@ -10,7 +10,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from mnist_hydra.sweep.callback import JobProgressCallback, finished_rank, format_duration, progress_line
-from mnist_hydra.sweep.read import sweep_plan
+from mnist_hydra.sweep.read import job_dirs, sweep_plan
 from test_summarize import write_job, write_multirun_yaml
 
 
@@ -50,8 +50,8 @@ def test_progress_line_counts_finished_jobs_and_estimates_the_rest(tmp_path: Pat
 
     # 2 of 4 done in 40 s: 40 s to go.
     assert line == "[2/4] job 1  lr=0.1 batch_size=16  failed: Boom bad  20s  ETA 40s"
-    assert finished_rank(tmp_path, tmp_path / "0") == 1
-    assert finished_rank(tmp_path, tmp_path / "2") == 3  # no metrics.json: after the others
+    assert finished_rank(job_dirs(tmp_path), tmp_path / "0") == 1
+    assert finished_rank(job_dirs(tmp_path), tmp_path / "2") == 3  # no metrics.json: after the others
 
 
 def test_callback_prints_one_line_in_a_multirun_only(tmp_path: Path, capsys) -> None:

@@ -11,7 +11,8 @@ from mnist_hydra.sweep import SweepError, format_table, summarize_sweep
 
 EXIT_STATUS = """\
 exit status:
-  0  every run of every folder finished (completed or diverged)
+  0  every run of every folder has a result (completed, diverged, or stopped early by
+     an early-stopping sweep)
   1  some run failed, was killed (no metrics.json) or left an unreadable metrics.json
   2  some folder is not a sweep (absent, or no job folders 0/, 1/, ...)
 A folder whose files cannot be written (read-only) is a warning; its table is printed

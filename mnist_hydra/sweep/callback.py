@@ -15,7 +15,10 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_hydra.sweep.read import METRICS_JSON, MULTIRUN_YAML, job_dirs, job_plan, read_run, swept_only
+from mnist_hydra import halving
+from mnist_hydra.config import training_overrides
+from mnist_hydra.rundir import METRICS_JSON
+from mnist_hydra.sweep.read import MULTIRUN_YAML, job_dirs, job_plan, read_run, swept_only
 
 log = logging.getLogger(__name__)
 RESULT_CHARS = 60
@@ -59,19 +62,22 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def finished_rank(sweep_dir: Path, job_dir: Path) -> int:
-    """k of `[k/N]`: how many jobs had finished when this one did.
+def finished_rank(directories: list[Path], job_dir: Path, since_ns: int = 0) -> int:
+    """k of `[k/N]`: how many of the jobs in `directories` had finished when this one did.
 
     Jobs run in separate processes, so the count comes from the sweep folder: the job
-    folders holding a metrics.json written no later than this job's. Ordering by mtime
-    gives concurrent jobs distinct numbers and counts jobs a resumed sweep skips in turn.
+    folders holding a metrics.json written no later than this job's (and, for a halving
+    rung, not before the rung started). Ordering by mtime gives concurrent jobs distinct
+    numbers and counts jobs a resumed sweep skips in turn.
     """
     stamps = {}
-    for directory in job_dirs(sweep_dir):
+    for directory in directories:
         try:
-            stamps[directory.resolve()] = (directory / METRICS_JSON).stat().st_mtime_ns
+            stamp = (directory / METRICS_JSON).stat().st_mtime_ns
         except OSError:
             continue  # still running, or killed
+        if stamp >= since_ns:
+            stamps[directory.resolve()] = stamp
     own = stamps.get(job_dir.resolve())
     if own is None:  # this job wrote no metrics.json: it ended after every recorded one
         return len(stamps) + 1
@@ -100,20 +106,26 @@ def _result(job_dir: Path, job_return: JobReturn) -> str:
 
 
 def progress_line(config: DictConfig, job_return: JobReturn, job_seconds: Optional[float]) -> str:
-    """`[k/N] job J  <swept overrides>  <result>  <time>  ETA <time left>`."""
+    """`[k/N] job J  <swept overrides>  <result>  <time>  ETA <time left>`; in a halving
+    study `[k/N] rung R/M (E epochs) job J ...`, N counting every rung's jobs."""
     hydra = config.hydra
     sweep_dir, job_dir = Path(str(hydra.sweep.dir)), Path(str(hydra.runtime.output_dir))
     plan = job_plan(hydra)
-    shown = swept_only([str(o) for o in job_return.overrides or []], plan)
-    k = finished_rank(sweep_dir, job_dir)
-    total = "?" if plan.size is None else str(plan.size)
-    parts = [f"[{k}/{total}] job {hydra.job.num}", " ".join(shown), _result(job_dir, job_return)]
+    shown = swept_only(training_overrides(str(o) for o in job_return.overrides or []), plan)
+    rung = halving.position(sweep_dir)
+    if rung is None:
+        k, size, where = finished_rank(job_dirs(sweep_dir), job_dir), plan.size, ""
+    else:
+        k = rung.launched_before + finished_rank(rung.jobs, job_dir, since_ns=rung.started_ns)
+        size, where = rung.planned_jobs, f" rung {rung.rung}/{rung.rungs} ({rung.epochs} epochs)"
+    total = "?" if size is None else str(size)
+    parts = [f"[{k}/{total}]{where} job {job_dir.name}", " ".join(shown), _result(job_dir, job_return)]
     if job_seconds is not None:
         parts.append(format_duration(job_seconds))
     start = sweep_start(sweep_dir)
-    if plan.size is not None and start is not None and k < plan.size:
-        parts.append(f"ETA {format_duration((time.time() - start) / k * (plan.size - k))}")
-    elif plan.size is not None and k >= plan.size:
+    if size is not None and start is not None and k < size:
+        parts.append(f"ETA {format_duration((time.time() - start) / k * (size - k))}")
+    elif size is not None and k >= size:
         parts.append("last job")
     return "  ".join(parts)
 

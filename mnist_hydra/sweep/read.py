@@ -5,8 +5,6 @@ module in every job process.
 """
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -16,14 +14,13 @@ from typing import Any, Optional
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from mnist_hydra import rundir
+from mnist_hydra.config import override_key, training_overrides
+
 log = logging.getLogger(__name__)
 
-METRIC_COLUMNS = ["best_val_acc", "test_acc", "params", "train_time_s", "convergence_epoch"]
-METRICS_JSON = "metrics.json"
+METRIC_COLUMNS = ["best_val_acc", "test_acc", "epochs_run", "params", "train_time_s", "convergence_epoch"]
 MULTIRUN_YAML = "multirun.yaml"
-# Runs that did not produce a result: the sweep's exit status is 1 when any run ends so.
-# `missing` is a job killed without warning (no metrics.json), e.g. by SLURM.
-UNFINISHED = ("failed", "missing", "unreadable")
 
 
 class SweepError(ValueError):
@@ -36,8 +33,8 @@ class Run:
 
     job: int
     job_dir: Path
-    overrides: dict[str, str]  # every task override, names without leading "+"
-    status: str  # completed | diverged | failed | missing | unreadable
+    overrides: dict[str, str]  # the task overrides that change what is trained, names without "+"
+    status: str  # a rundir status: completed, diverged, stopped, failed, missing, unreadable, ...
     error: Optional[str] = None
     metrics: dict[str, Optional[float]] = field(default_factory=dict)  # METRIC_COLUMNS
     seed: Optional[int] = None  # the seed the run used (drawn when `seed=null`)
@@ -45,12 +42,10 @@ class Run:
 
 
 def parse_overrides(items: list[Any]) -> dict[str, str]:
-    """`["+experiment=x", "lr=0.1"]` -> `{"experiment": "x", "lr": "0.1"}`."""
-    parsed = {}
-    for item in items:
-        key, _, value = str(item).partition("=")
-        parsed[key.strip().lstrip("+")] = value.strip()
-    return parsed
+    """`["+experiment=x", "lr=0.1", "resume=true"]` -> `{"experiment": "x", "lr": "0.1"}`
+    (config.RUN_CONTROL_KEYS change no result: they are never a swept parameter)."""
+    return {override_key(item): item.partition("=")[2].strip()
+            for item in training_overrides(str(item) for item in items)}
 
 
 def _read_overrides(job_dir: Path, metrics: dict[str, Any]) -> dict[str, str]:
@@ -73,30 +68,22 @@ def _number(value: Any) -> Optional[float]:
     return value if math.isfinite(value) else None
 
 
-def read_metrics(job_dir: Path) -> dict[str, Any]:
-    """The job's metrics.json as a dict; raises OSError or ValueError when absent or bad."""
-    data = json.loads((job_dir / METRICS_JSON).read_text())
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-    return data
-
-
 def read_run(job_dir: Path) -> Run:
     """Read one job folder; never raises for a bad or absent metrics.json."""
     job = int(job_dir.name)
-    if not (job_dir / METRICS_JSON).exists():
-        return Run(job, job_dir, _read_overrides(job_dir, {}), "missing")
+    if not (job_dir / rundir.METRICS_JSON).exists():
+        return Run(job, job_dir, _read_overrides(job_dir, {}), rundir.MISSING)
     try:
-        data = read_metrics(job_dir)
+        data = rundir.load_metrics(job_dir)
     except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
-        return Run(job, job_dir, _read_overrides(job_dir, {}), "unreadable",
-                   error=f"{METRICS_JSON}: {exc}")
+        return Run(job, job_dir, _read_overrides(job_dir, {}), rundir.UNREADABLE,
+                   error=f"{rundir.METRICS_JSON}: {exc}")
     seed = data.get("seed")
     return Run(
         job=job,
         job_dir=job_dir,
         overrides=_read_overrides(job_dir, data),
-        status=str(data.get("status") or "unknown"),
+        status=str(data.get("status") or rundir.UNREADABLE),
         error=data.get("error") or None,
         metrics={name: _number(data.get(name)) for name in METRIC_COLUMNS},
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
@@ -223,17 +210,5 @@ def swept_only(overrides: list[str], plan: SweepPlan) -> list[str]:
 
 def read_val_curve(job_dir: Path) -> tuple[list[float], list[float]]:
     """(epochs, val_acc) from metrics.csv; empty when absent, skipping unparsable rows."""
-    path = job_dir / "metrics.csv"
-    if not path.exists():
-        return [], []
-    epochs, accs = [], []
-    with path.open(newline="") as f:
-        for i, row in enumerate(csv.DictReader(f)):
-            try:
-                acc = float(row["val_acc"])
-                epoch = float(row.get("epoch") or i + 1)
-            except (KeyError, TypeError, ValueError):
-                continue
-            epochs.append(epoch)
-            accs.append(acc)
-    return epochs, accs
+    rows = [row for row in rundir.read_history(job_dir) if "epoch" in row and "val_acc" in row]
+    return [row["epoch"] for row in rows], [row["val_acc"] for row in rows]

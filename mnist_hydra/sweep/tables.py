@@ -7,12 +7,13 @@ import json
 import shlex
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from mnist_hydra import halving, rundir
 from mnist_hydra.sweep.read import (
-    METRIC_COLUMNS, UNFINISHED, Run, hydra_overrides, read_optuna, read_runs, read_sweep_config,
+    METRIC_COLUMNS, Run, hydra_overrides, read_optuna, read_runs, read_sweep_config,
     task_overrides,
 )
 from mnist_hydra.sweep.winner import EVALUATED, UNAVAILABLE, WinnerTest, winner_record
@@ -73,6 +74,7 @@ class Summary:
     pivot: Optional[Pivot]
     groups: list[Group]  # empty unless some configuration ran more than once
     optuna: Optional[dict[str, Any]] = None  # optimization_results.yaml, if present
+    halving: Optional[halving.Study] = None  # halving.json of an early-stopping study
     best_test: Optional[WinnerTest] = None  # set by summarize_sweep
     files: list[Path] = field(default_factory=list)  # written into sweep_dir
     write_error: Optional[str] = None  # why the files could not be written
@@ -80,7 +82,7 @@ class Summary:
     @property
     def unfinished(self) -> list[Run]:
         """Runs without a result (failed, killed, unreadable): the sweep's status is 1."""
-        return [run for run in self.runs if run.status in UNFINISHED]
+        return [run for run in self.runs if not rundir.has_result(run.status)]
 
 
 # ---------------------------------------------------------------------------- analysis
@@ -107,14 +109,16 @@ def sweep_command(hydra_cfg: Optional[dict[str, Any]]) -> Optional[str]:
 
 
 def is_best_candidate(run: Run) -> bool:
-    return run.status == "completed" and run.metrics.get("best_val_acc") is not None
+    """Only a run that trained every epoch can win (not one stopped early or diverged)."""
+    return run.status == rundir.COMPLETED and run.metrics.get("best_val_acc") is not None
 
 
-def _sort_key(run: Run) -> tuple[int, float, int]:
-    """Completed runs by accuracy, then runs with a partial accuracy (diverged), then the rest."""
+def _sort_key(run: Run) -> tuple[int, float, float, int]:
+    """Completed runs by accuracy; then runs stopped early, the longest trained first; then
+    the other runs with an accuracy (diverged); then the rest."""
     acc = run.metrics.get("best_val_acc")
-    rank = 0 if is_best_candidate(run) else 1 if acc is not None else 2
-    return rank, -(acc if acc is not None else 0.0), run.job
+    rank = 0 if is_best_candidate(run) else 1 if run.status == rundir.STOPPED else 2 if acc is not None else 3
+    return rank, -(run.metrics.get("epochs_run") or 0.0), -(acc if acc is not None else 0.0), run.job
 
 
 def value_of(run: Run, name: str) -> str:
@@ -152,7 +156,9 @@ def build_pivot(runs: list[Run], row_param: str, col_param: str) -> Pivot:
             accs = _completed_values(cell, "best_val_acc")
             if accs:
                 values[rv, cv] = statistics.fmean(accs)
-            elif cell and cell[0].status != "missing":
+            elif cell and cell[0].status == rundir.STOPPED:
+                statuses[rv, cv] = f"stopped@{_fmt_int(cell[0].metrics.get('epochs_run'))}"
+            elif cell and cell[0].status != rundir.MISSING:
                 statuses[rv, cv] = cell[0].status
     return Pivot(row_param, col_param, row_values, col_values, values, statuses, repeated)
 
@@ -186,6 +192,7 @@ def build_summary(sweep_dir: Path) -> Summary:
         pivot=build_pivot(runs, *swept) if len(swept) == 2 else None,
         groups=build_groups(runs, swept),
         optuna=read_optuna(sweep_dir),
+        halving=halving.read_state(sweep_dir),
     )
 
 
@@ -224,7 +231,8 @@ def _run_table(summary: Summary, error_chars: int) -> tuple[list[str], list[list
     for run in summary.rows:
         m = run.metrics
         row = [str(run.job), *(value_of(run, p) for p in params), seed_cell(run), run.status,
-               fmt_pct(m.get("best_val_acc")), fmt_pct(m.get("test_acc")), _fmt_int(m.get("params")),
+               fmt_pct(m.get("best_val_acc")), fmt_pct(m.get("test_acc")), _fmt_int(m.get("epochs_run")),
+               _fmt_int(m.get("params")),
                NO_VALUE if m.get("train_time_s") is None else f"{m['train_time_s']:.1f}",
                _fmt_int(m.get("convergence_epoch"))]
         if with_errors:
@@ -276,6 +284,25 @@ def best_line(summary: Summary) -> str:
     return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
+def rungs_line(summary: Summary) -> Optional[str]:
+    """`Rungs (successive halving, eta 3, by best val_acc): 20 x 1 epochs -> 7 x 3 -> ...`."""
+    study = summary.halving
+    if study is None:
+        return None
+    steps = " -> ".join(f"{len(rung.jobs)} x {rung.epochs}" for rung in study.rungs)
+    return f"Rungs (successive halving, eta {study.eta}, by best {study.metric}; configurations x epochs): {steps}"
+
+
+def _rungs_table(study: halving.Study) -> tuple[list[str], list[list[str]]]:
+    def went_on(rung: halving.Rung) -> str:
+        if rung.promoted is None:
+            return "running"
+        return ", ".join(map(str, rung.promoted)) or ("the last rung" if rung.epochs == study.epochs else "none")
+
+    rows = [[str(i), str(rung.epochs), str(len(rung.jobs)), went_on(rung)] for i, rung in enumerate(study.rungs, 1)]
+    return ["rung", "epochs", "configurations", "jobs that went on"], rows
+
+
 def optuna_line(summary: Summary) -> Optional[str]:
     """Optuna's own best, which may differ from the table's when its objective is another metric."""
     data = summary.optuna
@@ -325,6 +352,10 @@ def render_markdown(summary: Summary) -> str:
     ]
     if (line := optuna_line(summary)) is not None:
         parts.append(line)
+    if summary.halving is not None:
+        parts += [f"## Rungs (successive halving, eta {summary.halving.eta}, by best {summary.halving.metric})",
+                  _markdown(*_rungs_table(summary.halving)),
+                  "The winner is the best of the runs that trained every epoch; `epochs_run` is how far each got."]
     parts += ["## Runs (best first)", _markdown(*_run_table(summary, MD_ERROR_CHARS))]
     if "seed" in summary.swept or summary.groups:
         parts.append("The seed column is the seed each run used (drawn when `seed=null`).")
@@ -351,8 +382,9 @@ def format_table(summary: Summary) -> str:
     if summary.pivot is not None:
         parts.append(_plain(*_pivot_table(summary.pivot)))
     parts.append(best_line(summary))
-    if (line := optuna_line(summary)) is not None:
-        parts.append(line)
+    for line in (rungs_line(summary), optuna_line(summary)):
+        if line is not None:
+            parts.append(line)
     if summary.files:
         parts.append(f"Wrote {', '.join(p.name for p in summary.files)} to {summary.sweep_dir}")
     return "\n\n".join(parts)
@@ -415,6 +447,7 @@ def summary_record(summary: Summary) -> dict[str, Any]:
         "status_counts": status_counts(summary),
         "unfinished_jobs": [run.job for run in summary.unfinished],
         "winner": winner,
+        "halving": None if summary.halving is None else asdict(summary.halving),
     }
 
 

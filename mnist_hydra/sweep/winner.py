@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from mnist_hydra.rundir import CHECKPOINT
 from mnist_hydra.sweep.read import Run
 
 log = logging.getLogger(__name__)
 
 SUMMARY_JSON = "summary.json"
-CHECKPOINT = "best.pt"
 # How the winner's test_acc was obtained (summary.json "test_acc_source").
 FROM_RUN = "run"  # the run evaluated its best weights on the test set itself (`test: true`)
 EVALUATED = "selected on validation, tested once"

@@ -1,0 +1,62 @@
+"""`hydra/sweeper=halving`: successive halving over the grid the basic sweeper takes
+(a Hydra plugin: Hydra finds sweepers only in the hydra_plugins namespace). The study
+itself is mnist_hydra/halving.py; this class parses the grid and hands it the launcher."""
+# No `from __future__ import annotations`: Hydra loads plugin modules outside sys.modules,
+# where dataclasses cannot resolve string annotations.
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from mnist_hydra.config import override_key
+from mnist_hydra.halving import METRICS, Study, run_study
+
+
+@dataclass
+class HalvingSweeperConf:
+    _target_: str = "hydra_plugins.mnist_hydra_sweeper.HalvingSweeper"
+    eta: int = 3  # after each rung the best 1/eta go on, to eta times the epochs
+    min_epochs: int = 1  # the first rung's epochs; `epochs` is the last rung's
+    metric: str = "val_acc"  # what a rung ranks by, its best so far: val_acc (max) or val_loss (min)
+    params: Optional[Dict[str, str]] = None  # the grid, as for the basic sweeper
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="halving", node=HalvingSweeperConf, provider="mnist_hydra")
+
+
+class HalvingSweeper(BasicSweeper):
+    """The basic sweeper's grid, run as a successive-halving study (one launch per rung)."""
+
+    def __init__(self, eta: int, min_epochs: int, metric: str, params: Optional[dict[str, str]] = None) -> None:
+        super().__init__(max_batch_size=None, params=params)
+        problems = [f"hydra.sweeper.{name}={value} {rule}" for name, value, ok, rule in [
+            ("eta", eta, eta >= 2, "must be >= 2"),
+            ("min_epochs", min_epochs, min_epochs >= 1, "must be >= 1"),
+            ("metric", metric, metric in METRICS, f"must be one of {', '.join(METRICS)}"),
+        ] if not ok]
+        if problems:
+            raise ValueError("invalid halving sweeper: " + "; ".join(problems))
+        self.eta, self.min_epochs, self.metric = eta, min_epochs, metric
+
+    def sweep(self, arguments: list[str]) -> Any:
+        assert self.config is not None and self.launcher is not None and self.hydra_context is not None
+        loader = self.hydra_context.config_loader
+        overrides = OverridesParser.create(config_loader=loader).parse_overrides(self._parse_config() + arguments)
+        controlled = [o.input_line for o in overrides if override_key(o.input_line) == "stop_at_epoch"]
+        if controlled:
+            raise ValueError(f"{controlled[0]}: hydra/sweeper=halving sets stop_at_epoch per rung; leave it out")
+        grid = self.split_arguments(overrides, None)[0]
+        # Composing every configuration checks the grid before anything trains.
+        epochs = {loader.load_sweep_config(self.config, job).epochs for job in grid}
+        if len(epochs) > 1:
+            raise ValueError(f"hydra/sweeper=halving needs one `epochs` for the whole grid (the last rung's), "
+                             f"got {sorted(epochs)}")
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        study = Study(self.eta, self.min_epochs, self.metric, epochs.pop(), len(grid))
+        return run_study(grid, study, sweep_dir, self.launcher.launch)

@@ -1,0 +1,182 @@
+"""hydra/sweeper=halving: the rung schedule, promotion, and real studies on the shipped sample."""
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import EPOCH_TAGS, TINY, cli_env, csv_rows, run_cli, summary_rows, sweep_metrics, tensorboard_run
+from mnist_hydra.halving import planned_rungs, promote, rung_epochs, rung_score
+from test_faults import start, wait_for
+
+# 4 configurations, eta 2, 3 epochs: rungs of 4 x 1 epoch, 2 x 2, 1 x 3.
+STUDY = ["hydra/sweeper=halving", "hydra.sweeper.eta=2", "lr=0.0001,0.001,0.01,0.1", *TINY, "epochs=3",
+         "batch_size=32"]
+
+
+@pytest.mark.parametrize("min_epochs, eta, epochs, expected", [
+    (1, 3, 20, [1, 3, 9, 20]),  # study 1: the last rung is capped at `epochs`
+    (1, 3, 5, [1, 3, 5]),
+    (2, 2, 8, [2, 4, 8]),
+    (1, 3, 1, [1]),
+    (5, 3, 2, [2]),  # min_epochs above epochs: one rung
+])
+def test_rungs_multiply_by_eta_up_to_epochs(min_epochs, eta, epochs, expected):
+    assert rung_epochs(min_epochs, eta, epochs) == expected
+
+
+def test_each_rung_keeps_the_best_third_and_a_single_survivor_goes_straight_to_the_end():
+    assert planned_rungs(20, 3, [1, 3, 9, 20]) == [(1, 20), (3, 7), (9, 3), (20, 1)]
+    assert planned_rungs(10, 3, [1, 3, 5]) == [(1, 10), (3, 4), (5, 2)]
+    assert planned_rungs(3, 3, [1, 3, 9, 20]) == [(1, 3), (20, 1)]
+
+
+def test_promotion_ranks_by_score_and_breaks_ties_by_job_number():
+    scores = {0: 50.0, 1: 60.0, 2: 60.0, 3: None, 4: 70.0}
+    assert promote(scores, 2, "val_acc") == [1, 4]  # 70, then the first of the two 60s
+    assert promote(scores, 3, "val_acc") == [1, 2, 4]
+    assert promote(scores, 9, "val_acc") == [0, 1, 2, 4]  # a run without a score never goes on
+    assert promote({0: 0.5, 1: 0.2, 2: 0.2}, 1, "val_loss") == [1]  # lower is better
+
+
+def _write_run(job_dir: Path, status: str, epochs_run: int, val_accs: list[float]) -> None:
+    job_dir.mkdir(parents=True)
+    (job_dir / "metrics.json").write_text(json.dumps({"status": status, "epochs_run": epochs_run}))
+    rows = ["epoch,train_loss,train_acc,val_loss,val_acc,seconds"]
+    rows += [f"{i},1.0,50.0,{1 / acc},{acc},0.1" for i, acc in enumerate(val_accs, 1)]
+    (job_dir / "metrics.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_a_rung_scores_the_epochs_up_to_it_and_nothing_without_a_result(tmp_path):
+    _write_run(tmp_path / "0", "stopped", 3, [40.0, 70.0, 90.0])
+    _write_run(tmp_path / "1", "diverged", 2, [60.0, 65.0])
+    _write_run(tmp_path / "2", "failed", 1, [80.0])
+    _write_run(tmp_path / "3", "stopped", 1, [30.0])
+    assert rung_score(tmp_path / "0", 1, "val_acc") == 40.0  # what it had at that rung, not later
+    assert rung_score(tmp_path / "0", 3, "val_acc") == 90.0
+    assert rung_score(tmp_path / "0", 3, "val_loss") == pytest.approx(1 / 90)
+    assert rung_score(tmp_path / "1", 1, "val_acc") is None  # diverged: drops out
+    assert rung_score(tmp_path / "2", 1, "val_acc") is None  # failed
+    assert rung_score(tmp_path / "3", 3, "val_acc") is None  # never got to epoch 3
+    assert rung_score(tmp_path / "4", 1, "val_acc") is None  # no folder at all
+
+
+def _history(run_dir: Path) -> list[dict[str, str]]:
+    """metrics.csv without the wall-clock column."""
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in csv_rows(run_dir / "metrics.csv")]
+
+
+def _scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    events = EventAccumulator(str(tensorboard_run(run_dir)))
+    events.Reload()
+    return {tag: [(s.step, s.value) for s in events.Scalars(tag)] for tag in EPOCH_TAGS}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("halving")
+    proc = run_cli(["--multirun", *STUDY, "hydra.sweep.dir=sweep"], cwd=workdir)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir, proc
+
+
+@pytest.mark.slow
+def test_a_halving_study_runs_its_rungs_and_keeps_every_run(study):
+    workdir, proc = study
+    sweep = workdir / "sweep"
+    state = json.loads((sweep / "halving.json").read_text())
+    assert [(r["epochs"], len(r["jobs"])) for r in state["rungs"]] == [(1, 4), (2, 2), (3, 1)]
+    (winner,) = state["rungs"][2]["jobs"]
+    metrics = sweep_metrics(sweep)
+    assert sorted(metrics) == [0, 1, 2, 3]
+    for job, m in metrics.items():
+        reached = max(r["epochs"] for r in state["rungs"] if job in r["jobs"])
+        assert m["epochs_run"] == reached and len(csv_rows(sweep / str(job) / "metrics.csv")) == reached
+        assert (sweep / str(job) / "best.pt").exists()
+        assert "stop_at_epoch=1" not in m["overrides"] and "resume=true" not in m["overrides"]
+        if job == winner:
+            assert m["status"] == "completed" and not (sweep / str(job) / "last.pt").exists()
+        else:  # stopped runs are results: their history, best.pt, and last.pt to continue from
+            assert m["status"] == "stopped" and (sweep / str(job) / "last.pt").exists()
+    # The promoted were the best at their rung.
+    first = {job: float(csv_rows(sweep / str(job) / "metrics.csv")[0]["val_acc"]) for job in range(4)}
+    assert min(first[j] for j in state["rungs"][1]["jobs"]) >= max(
+        first[j] for j in range(4) if j not in state["rungs"][1]["jobs"])
+    rows = summary_rows(sweep)
+    assert rows[0]["job"] == str(winner) and rows[0]["status"] == "completed" and rows[0]["epochs_run"] == "3"
+    assert [r["status"] for r in rows[1:]] == ["stopped"] * 3
+    assert [r["epochs_run"] for r in rows[1:]] == ["2", "1", "1"]  # ranked by how far they got
+    summary = (sweep / "summary.md").read_text()
+    assert "| 1 | 1 | 4 |" in summary and "| 3 | 3 | 1 | the last rung |" in summary
+    # Progress lines count every rung's jobs and name the rung.
+    lines = [line for line in proc.stdout.splitlines() if re.match(r"\[\d+/", line)]
+    assert [line.split()[0] for line in lines] == [f"[{k}/7]" for k in range(1, 8)]
+    assert sum("rung 2/3 (2 epochs)" in line for line in lines) == 2
+    assert "2 of 4 go on" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_a_survivors_history_equals_an_uninterrupted_runs_bit_for_bit(study, tmp_path):
+    workdir, _ = study
+    sweep = workdir / "sweep"
+    (winner,) = json.loads((sweep / "halving.json").read_text())["rungs"][2]["jobs"]
+    config = [o for o in sweep_metrics(sweep)[winner]["overrides"] if o.startswith("lr=")]
+    proc = run_cli([*TINY, "epochs=3", "batch_size=32", *config, "hydra.run.dir=single"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    survivor, single = sweep / str(winner), tmp_path / "single"
+    assert _history(survivor) == _history(single)
+    assert _scalars(survivor) == _scalars(single)
+    kept = torch.load(survivor / "best.pt", weights_only=True)
+    reference = torch.load(single / "best.pt", weights_only=True)
+    assert kept["epoch"] == reference["epoch"]
+    assert all(torch.equal(kept["model_state"][k], reference["model_state"][k]) for k in reference["model_state"])
+
+
+@pytest.mark.slow
+def test_a_job_failing_at_the_first_rung_drops_out_and_the_study_goes_on(tmp_path):
+    (tmp_path / "sweep" / "1" / "metrics.csv").mkdir(parents=True)  # job 1 cannot write its history: it fails
+    proc = run_cli(["--multirun", "hydra/sweeper=halving", "hydra.sweeper.eta=2", *TINY, "epochs=2",
+                    "lr=0.0001,0.001,0.01,0.1", "hydra.sweep.dir=sweep"], cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]  # a failed run still makes the sweep exit 1
+    metrics = sweep_metrics(tmp_path / "sweep")
+    assert metrics[1]["status"] == "failed"
+    assert sorted(m["status"] for m in metrics.values()) == ["completed", "completed", "failed", "stopped"]
+    state = json.loads((tmp_path / "sweep" / "halving.json").read_text())
+    assert [len(r["jobs"]) for r in state["rungs"]] == [4, 2] and 1 not in state["rungs"][0]["promoted"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_later_rung_then_resume_finishes_the_study_without_retraining(tmp_path):
+    args = ["--multirun", *STUDY, "epochs=8", "hydra.sweeper.eta=4", "threads=1", "hydra.sweep.dir=sweep"]
+    proc = start(args, tmp_path, start_new_session=True)
+    sweep = tmp_path / "sweep"
+    state = lambda: json.loads((sweep / "halving.json").read_text()) if (sweep / "halving.json").exists() else {}  # noqa: E731
+    # Rungs 4 x 1 epoch, then 1 x 4 .. 8: interrupt the survivor in the middle of its rung.
+    wait_for(lambda: len(state().get("rungs", [])) == 2 and len(csv_rows(
+        sweep / str(state()["rungs"][1]["jobs"][0]) / "metrics.csv")) >= 3, "the second rung training", proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-3000:] + err[-3000:]
+    command = next(line.strip() for line in err.splitlines() if line.strip().startswith("mnist-hydra "))
+    first_rung = {job: (sweep / str(job) / "metrics.json").stat().st_mtime_ns
+                  for job in state()["rungs"][0]["jobs"] if job not in state()["rungs"][0]["promoted"]}
+    (survivor,) = state()["rungs"][0]["promoted"]
+    trained_before = len(csv_rows(sweep / str(survivor) / "metrics.csv"))  # last.pt holds this or one less
+
+    resumed = subprocess.run([sys.executable, "-m", "mnist_hydra.run", *shlex.split(command)[1:]], cwd=tmp_path,
+                             env=cli_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for job, stamp in first_rung.items():  # stopped runs were skipped, not retrained
+        assert (sweep / str(job) / "metrics.json").stat().st_mtime_ns == stamp
+    log = (sweep / str(survivor) / "mnist_hydra.log").read_text()
+    continued = int(re.findall(r"continuing .* after epoch (\d+)", log)[-1])
+    assert 2 <= continued and trained_before - 1 <= continued <= trained_before
+    assert sweep_metrics(sweep)[survivor]["status"] == "completed"
+    assert [int(r["epoch"]) for r in csv_rows(sweep / str(survivor) / "metrics.csv")] == list(range(1, 9))
