@@ -90,3 +90,37 @@ def test_every_job_of_a_study_is_composed_and_a_bad_one_named():
     with pytest.raises(ConfigError, match=r"job 5 of the sweep \(lr=fast batch_size=8 .*lr must be a number"):
         validate_grid(jobs)
     validate_grid(jobs[:5])  # the good ones pass
+
+
+# -- data problems before any folder or job ------------------------------------------------------
+
+SAMPLE = Path(__file__).resolve().parent.parent / "mnist_hydra" / "sample_data"
+
+
+def data_root(tmp_path: Path, problem: str) -> Path:
+    """A data.root with a problem: absent, a file, or holding files that are not full MNIST
+    (the shipped sample's files under the full set's names: a checksum mismatch)."""
+    root = tmp_path / "mnist"
+    if problem == "a file":
+        root.write_text("not a folder")
+    elif problem == "corrupt":
+        root.mkdir()
+        for sample in SAMPLE.glob("*.gz"):
+            (root / sample.name).write_bytes(sample.read_bytes())
+    return root
+
+
+@pytest.mark.parametrize("problem, fix", [
+    ("missing", "Pass data.download=true to fetch them"),
+    ("a file", "is not a folder"),
+    ("corrupt", "the file is corrupt or truncated. Delete the file and re-run with data.download=true"),
+])
+def test_a_data_problem_is_one_line_before_any_run_folder(tmp_path, problem, fix):
+    root = data_root(tmp_path, problem)
+    refused(tmp_path, ["data=mnist", f"data.root={root}", "data.download=false", "epochs=1"], str(root), fix)
+
+
+def test_a_data_problem_refuses_a_sweep_before_any_job(tmp_path):
+    root = data_root(tmp_path, "missing")
+    refused(tmp_path, ["--multirun", "data=mnist", f"data.root={root}", "data.download=false", "lr=0.1,0.01"],
+            "sweep refused before any job ran", str(root), "data.download=true")
