@@ -48,6 +48,11 @@ class DatasetName(str, Enum):
     mnist_sample = "mnist_sample"
 
 
+def key(default: Any, help: str) -> Any:
+    """A schema field with its help text (shown by `--help`, one place for both)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class SimpleCNNConfig:
     """The original tool's SimpleCNN; it has no knobs."""
@@ -60,10 +65,10 @@ class ExperimentalCNNConfig:
     """The report's experimental family: baseline, stabilized, high_vision, modernist."""
 
     _target_: str = "mnist_hydra.models.ExperimentalCNN"
-    activation: Activation = Activation.relu
-    batch_norm: bool = False  # BatchNorm2d after each convolution
-    dropout: float = 0.0  # before the last linear layer, in [0, 1)
-    kernel_size: int = 3  # 1, 3, 5 or 7 ("same" padding)
+    activation: Activation = key(Activation.relu, "relu|gelu|silu|tanh")
+    batch_norm: bool = key(False, "BatchNorm2d after each convolution")
+    dropout: float = key(0.0, "dropout before the last linear layer, in [0, 1)")
+    kernel_size: int = key(3, "convolution kernel: 1, 3, 5 or 7 (\"same\" padding)")
 
 
 @dataclass
@@ -72,7 +77,7 @@ class SGDConfig:
     _partial_: bool = True  # the model's parameters are bound at run time
     lr: float = II("lr")
     weight_decay: float = II("weight_decay")
-    momentum: float = 0.9
+    momentum: float = key(0.9, "SGD momentum")
 
 
 @dataclass
@@ -94,20 +99,15 @@ class StandardTransformConfig:
     MNIST's own statistics are mean=0.1307 std=0.3081."""
 
     _target_: str = "mnist_hydra.transforms.Standard"
-    mean: float = 0.5
-    std: float = 0.5
+    mean: float = key(0.5, "normalisation: (x - mean) / std")
+    std: float = key(0.5, "normalisation: (x - mean) / std, > 0")
 
 
 @dataclass
 class AugmentedTransformConfig(StandardTransformConfig):
     _target_: str = "mnist_hydra.transforms.Augmented"
-    degrees: float = 30.0  # random rotation in [-degrees, degrees], training batches only
-    translate: float = 0.1  # random shift up to this fraction of the image size
-
-
-def key(default: Any, help: str) -> Any:
-    """A schema field with its help text (shown by `--help`, one place for both)."""
-    return field(default=default, metadata={"help": help})
+    degrees: float = key(30.0, "random rotation in [-degrees, degrees], training batches only")
+    translate: float = key(0.1, "random shift up to this fraction of the image size")
 
 
 @dataclass
@@ -393,19 +393,58 @@ def explain(err: BaseException) -> Optional[str]:
     return None
 
 
+def _plain(overrides: Sequence[str] = ()) -> dict[str, Any]:
+    return OmegaConf.to_container(compose_config(overrides), resolve=False, enum_to_str=True)
+
+
+def _shown(value: Any) -> str:
+    return OmegaConf.to_yaml({"v": value})[3:].strip()
+
+
+def _help_row(key: str, help: str, default: str) -> str:
+    return f"  {key:<22} {help} [{default}]"
+
+
+def group_keys_help(group: str) -> list[str]:
+    """`--help` rows for a group's keys: the value most of its options set, then the options
+    that set another (`[3; high_vision: 5]`), and the options without the key."""
+    helps = {f.name: f.metadata["help"] for schema in GROUP_SCHEMAS[group] for f in fields(schema)
+             if "help" in f.metadata}
+    if not helps:
+        return []
+    nodes = {option: _plain([f"{group}={option}"])[group] for option in group_options(group)}
+    rows = []
+    for name, help in helps.items():
+        values = {option: _shown(node[name]) for option, node in nodes.items() if name in node}
+        common = max(values.values(), key=list(values.values()).count)
+        others = "".join(f"; {option}: {value}" for option, value in values.items() if value != common)
+        absent = [option for option in nodes if option not in values]
+        rows.append(_help_row(f"{group}.{name}", help + (f" (not {', '.join(absent)})" if absent else ""),
+                              common + others))
+    return rows
+
+
+_help_depth: list[None] = []  # help_text's own composes resolve the help template again
+
+
 def help_text() -> str:
-    """`--help`'s key and group listing, built from the schemas and conf/ (never out of date)."""
-    from hydra.core.global_hydra import GlobalHydra
+    """`--help`'s key and group listing, built from the schemas, the composed default run and
+    conf/ (never out of date): every key a user can set, with its real default."""
+    if _help_depth:  # inside help_text's own compose: that config's help is never shown
+        return ""
+    _help_depth.append(None)
+    try:
+        return _help_listing()
+    finally:
+        _help_depth.pop()
 
-    def keys(schema: type, prefix: str = "") -> list[str]:
-        rows = []
-        for f in fields(schema):
-            if "help" in f.metadata:
-                default = "required" if f.default is MISSING else OmegaConf.to_yaml({"v": f.default})[3:].strip()
-                default = getattr(f.default, "value", default)
-                rows.append(f"  {prefix + f.name:<22} {f.metadata['help']} [{default}]")
-        return rows
 
+def _help_listing() -> str:
+    default_run = _plain()
+    keys = [_help_row(prefix + f.name, f.metadata["help"], _shown(node[f.name]))
+            for prefix, schema, node in [("", RunConfig, default_run), ("data.", DataConfig, default_run["data"])]
+            for f in fields(schema) if "help" in f.metadata]
+    keys += [row for group in GROUP_SCHEMAS for row in group_keys_help(group)]
     loader = GlobalHydra.instance().config_loader()
     groups = [f"  {group}: {', '.join(group_options(group))}" for group in
               ("model", "optimizer", "criterion", "transform", "data", "debug")]
@@ -413,7 +452,7 @@ def help_text() -> str:
     groups += [f"  hydra/{group}: {', '.join(loader.get_group_options(f'hydra/{group}'))}"
                for group in ("launcher", "sweeper")]
     # Hydra fills the help template with string.Template: a literal $ must be $$.
-    return "\n".join(["Main keys (key=value) [default]:", *keys(RunConfig), *keys(DataConfig, "data."), "",
+    return "\n".join(["Keys (key=value) [default]:", *keys, "",
                       "Config groups (group=option; +group=option adds one):", *groups]).replace("$", "$$")
 
 

@@ -1,13 +1,14 @@
 """Issue 18: every everyday mistake costs one line and no training time. Each through the real
 command in its own process: exit status, at most three lines on stderr, the words of the fix,
 no traceback, nothing written."""
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from conftest import TINY, run_cli
-from mnist_hydra.config import ConfigError, compose_config, explain, validate, validate_grid
+from mnist_hydra.config import GROUP_SCHEMAS, ConfigError, RunConfig, compose_config, explain, validate, validate_grid
 from mnist_hydra.sweep.read import grid_jobs
 
 MAX_LINES = 3
@@ -124,3 +125,19 @@ def test_a_data_problem_refuses_a_sweep_before_any_job(tmp_path):
     root = data_root(tmp_path, "missing")
     refused(tmp_path, ["--multirun", "data=mnist", f"data.root={root}", "data.download=false", "lr=0.1,0.01"],
             "sweep refused before any job ran", str(root), "data.download=true")
+
+
+# -- --help is true --------------------------------------------------------------------------------
+
+def test_help_lists_every_settable_key_with_its_real_default(tmp_path):
+    proc = run_cli(["--help"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("  ") and "[" in line}
+    assert "required" not in proc.stdout
+    for key, default in [("data.name", "[mnist]"), ("data.val_size", "[5000]"), ("epochs", "[2]"),
+                         ("model.dropout", "[0.0; stabilized: 0.3]"), ("model.activation", "[relu; modernist: gelu]"),
+                         ("model.kernel_size", "[3; high_vision: 5]"), ("transform.mean", "[0.5]"),
+                         ("transform.std", "[0.5]"), ("transform.degrees", "[30.0]"), ("optimizer.momentum", "[0.9]")]:
+        assert rows[key].endswith(default), rows.get(key)
+    schema_keys = {f.name for f in fields(RunConfig) if f.name not in GROUP_SCHEMAS and f.name != "data"}
+    assert schema_keys <= set(rows), schema_keys - set(rows)
