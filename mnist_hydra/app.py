@@ -5,7 +5,6 @@ executes that file as `__main__`, and the joblib launcher cannot pickle function
 `__main__` (Hydra 1.3).
 """
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from tqdm import tqdm
 from mnist_hydra import guards
 from mnist_hydra import rundir
 from mnist_hydra.config import (
-    CONFIG_DIR, RUN_CONTROL_KEYS, ConfigError, config_hash, explain, override_key, register_configs,
-    resolved_config, training_overrides, validate,
+    CONFIG_DIR, RUN_CONTROL_KEYS, ConfigError, config_hash, override_key, register_configs, resolved_config,
+    training_overrides, validate,
 )
 from mnist_hydra.data import load_dataset, split_indices
 from mnist_hydra.folders import register_resolver
@@ -344,22 +343,9 @@ def task(cfg: DictConfig) -> float:
 
 
 def main() -> None:
-    """The `mnist-hydra` command and `python -m mnist_hydra.run`.
-
-    A config mistake (an unknown key, group option or a wrong type) is raised by Hydra while
-    it composes, before any callback runs; Hydra would print several lines and its advice
-    (`use +epoch=3`). With HYDRA_FULL_ERROR set Hydra re-raises instead, and the mistake
-    becomes one line here; a developer who sets it gets the traceback as before.
-    """
-    developer = os.environ.get("HYDRA_FULL_ERROR") == "1"
-    os.environ["HYDRA_FULL_ERROR"] = "1"
+    """The `mnist-hydra` command and `python -m mnist_hydra.run`."""
     try:
-        task()
+        guards.run_app(task)
     except KeyboardInterrupt:
         print(guards.interrupted_message(), file=sys.stderr, flush=True)
         sys.exit(130)
-    except Exception as err:
-        line = None if developer else explain(err)
-        if line is None:  # a bug: its traceback
-            raise
-        guards.refuse(line)

@@ -356,7 +356,7 @@ def unknown_key(key: str, schema: Any, value: Any) -> str:
     names = [f.name for f in fields(schema) if not f.name.startswith("_")] if is_dataclass(schema) else []
     guess = [f"{parent}.{match}" if parent else match for match in _close(name, names)]
     hint = f"did you mean {guess[0]}={value}? " if guess else ""
-    return f"{key}={value}: no such key; {hint}mnist-hydra --help lists every key"
+    return f"{key}={value}: no such key; {hint}--help lists every key"
 
 
 def explain(err: BaseException) -> Optional[str]:

@@ -4,7 +4,6 @@ The model, transform, criterion and data come from the config stored in the chec
 the result equals the run's own evaluation (same weights, images, batches and precision).
 """
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -16,7 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from mnist_hydra.config import CONFIG_DIR
-from mnist_hydra.folders import register_resolver
+from mnist_hydra.folders import discard, register_resolver
+from mnist_hydra.guards import refuse, run_app
 from mnist_hydra.outputs import load_checkpoint
 from mnist_hydra.runtime import resolve_device
 from mnist_hydra.training import Precision, evaluate
@@ -105,18 +105,20 @@ class EvalConfig:
     data_root: Optional[str] = None  # null: the data root the run used
 
 
+PROG = "mnist-eval"
+
 register_resolver()
 ConfigStore.instance().store(name="base_eval", node=EvalConfig)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
-def main(cfg: DictConfig) -> None:
+def task(cfg: DictConfig) -> None:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         result = evaluate_checkpoint(Path(cfg.ckpt_path), cfg.split, cfg.device, cfg.precision, cfg.data_root)
     except (CheckpointError, ValueError) as err:
-        print(f"mnist-eval: error: {err}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
+        discard(out_dir)  # nothing was evaluated: leave no folder
+        refuse(str(err), PROG)
     (out_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     plot_confusion(result["confusion"], f"{result['split']} accuracy {result['accuracy']:.2f}%",
                    out_dir / "confusion.png")
@@ -124,3 +126,8 @@ def main(cfg: DictConfig) -> None:
     print(f"{result['split']} accuracy {result['accuracy']:.2f}% ({result['images']} images), "
           f"loss {result['loss']:.4f}; weakest class {worst} ({result['per_class_accuracy'][worst]:.2f}%)\n"
           f"Wrote eval.json and confusion.png to {out_dir}", flush=True)
+
+
+def main() -> None:
+    """The `mnist-eval` command and `python -m mnist_hydra.eval`: a config mistake is one line."""
+    run_app(task, PROG)

@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 
 RESOLVER = "mnist_hydra.unique_dir"
 _claimed: list[Path] = []
+_discarded: set[Path] = set()
 _created_parents: list[Path] = []  # deepest first: multirun/<date>, multirun
 
 
@@ -41,13 +42,20 @@ def _remove_unused() -> None:
     """A folder whose invocation never started a job (a config error, a refused sweep)
     holds at most Hydra's multirun.yaml: remove it rather than leave a result-less folder."""
     for path in _claimed:
-        if path.is_dir() and {p.name for p in path.iterdir()} <= {"multirun.yaml"}:
+        if path.is_dir() and (path.resolve() in _discarded or {p.name for p in path.iterdir()} <= {"multirun.yaml"}):
             shutil.rmtree(path, ignore_errors=True)
             for parent in _created_parents:  # and the folders created for it, if left empty
                 try:
                     parent.rmdir()
                 except OSError:  # not empty (another run is there) or already gone
                     break
+
+
+def discard(path: Path) -> None:
+    """Remove at exit a folder this process claimed, whatever Hydra wrote into it (.hydra/,
+    the log): an invocation refused inside its job has no result to keep."""
+    if path.resolve() in {p.resolve() for p in _claimed}:
+        _discarded.add(path.resolve())
 
 
 def register_resolver() -> None:

@@ -5,15 +5,16 @@ its .hydra/ files before the task function starts, so a config that can never ru
 folder that holds another run's results, must be refused here, in on_run_start /
 on_multirun_start, to leave nothing behind and overwrite nothing.
 """
+import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, NoReturn
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_hydra.config import ConfigError, check_choices, config_hash, validate, validate_grid
+from mnist_hydra.config import ConfigError, check_choices, config_hash, explain, validate, validate_grid
 from mnist_hydra.data import DataError, load_dataset
 from mnist_hydra.rundir import METRICS_JSON, recorded_result
 from mnist_hydra.runtime import run_device
@@ -23,11 +24,30 @@ PROG = "mnist-hydra"
 _sweep: dict[str, Path] = {}  # the folder of this process's run or sweep, for interrupted_message
 
 
-def refuse(message: str) -> None:
+def refuse(message: str, prog: str = PROG) -> NoReturn:
     """One line on stderr and exit status 1, instead of a traceback (SystemExit passes
     through Hydra's callback wrapper, which turns exceptions into warnings)."""
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(1)
+
+
+def run_app(task: Callable[[], Any], prog: str = PROG) -> None:
+    """Run a @hydra.main function; a config mistake is one line and exit status 1.
+
+    A mistake (an unknown key, group option or a wrong type) is raised by Hydra while it
+    composes, before any callback runs, and Hydra would print several lines and its advice
+    (`use +epoch=3`). With HYDRA_FULL_ERROR set Hydra re-raises instead, so the mistake
+    becomes one line here; a developer who sets it gets the traceback as before.
+    """
+    developer = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        task()
+    except Exception as err:
+        line = None if developer else explain(err)
+        if line is None:  # a bug: its traceback
+            raise
+        refuse(line, prog)
 
 
 def finished_jobs(sweep_dir: Path) -> list[Path]:

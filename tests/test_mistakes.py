@@ -141,3 +141,16 @@ def test_help_lists_every_settable_key_with_its_real_default(tmp_path):
         assert rows[key].endswith(default), rows.get(key)
     schema_keys = {f.name for f in fields(RunConfig) if f.name not in GROUP_SCHEMAS and f.name != "data"}
     assert schema_keys <= set(rows), schema_keys - set(rows)
+
+
+# -- the same mistakes through the other commands --------------------------------------------------
+
+@pytest.mark.parametrize("module, args, status, fix", [
+    ("mnist_hydra.legacy", ["--lr", "fast"], 2, "--lr: lr must be a number, like lr=0.001"),
+    ("mnist_hydra.legacy", ["--", "epoch=3"], 2, "did you mean epochs=3?"),
+    ("mnist_hydra.eval", ["ckpt_pth=best.pt"], 1, "did you mean ckpt_path=best.pt?"),
+    ("mnist_hydra.eval", ["ckpt_path=no/such/best.pt"], 1, "no such checkpoint file"),  # its folder removed
+    ("mnist_hydra.summarize", ["no/such/sweep"], 2, "no such directory"),
+])
+def test_the_other_commands_refuse_in_one_line(tmp_path, module, args, status, fix):
+    refused(tmp_path, args, fix, module=module, status=status)

@@ -17,14 +17,14 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from mnist_hydra.config import ConfigError, compose_config, group_options, validate
+from mnist_hydra.config import ConfigError, compose_config, explain, group_options, validate
 from mnist_hydra.legacy.config_file import SWEEPABLE, ConfigFileError, Given, read_config
 
 PROG = "mnist-legacy"
@@ -42,7 +42,7 @@ NULLS = ("none", "null", "~")
 
 
 class LegacyError(ValueError):
-    """Bad input; reported through ``parser.error`` (exit status 2)."""
+    """Bad input; reported in one line with exit status 2."""
 
 
 @dataclass
@@ -139,6 +139,13 @@ def _top_folder(pattern: str) -> str:
     return re.sub(r"^(\$\{[\w.]+:)+", "", pattern).split("/")[0] + "/"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (not the whole usage block) and status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the flags)\n")
+
+
 def make_parser(defaults: DictConfig) -> argparse.ArgumentParser:
     """The old tool's flags; ``defaults`` (the app's composed config) fills in the help."""
     def default(key: str) -> str:
@@ -151,7 +158,7 @@ def make_parser(defaults: DictConfig) -> argparse.ArgumentParser:
     def options(group: str) -> str:
         return ", ".join(group_options(group))
 
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=PROG,
         description=(
             f"The old MNIST tool's command line, run as the Hydra app (python -m {APP_MODULE}). "
@@ -204,7 +211,7 @@ def make_parser(defaults: DictConfig) -> argparse.ArgumentParser:
 def build_command(argv: list[str]) -> LegacyCommand:
     """Parse the old command line into Hydra overrides and validate them.  Runs nothing.
 
-    Bad input exits through ``parser.error`` (SystemExit 2, message on stderr).
+    Bad input exits with status 2 and one line on stderr.
     """
     argv = list(argv)
     passthrough: list[str] = []
@@ -216,9 +223,8 @@ def build_command(argv: list[str]) -> LegacyCommand:
     ns = parser.parse_args(argv)
     try:
         return _build(ns, passthrough)
-    except (LegacyError, ConfigFileError) as e:
-        parser.error(str(e))
-        raise  # unreachable: parser.error exits
+    except (LegacyError, ConfigFileError) as e:  # the app's own message, as it is
+        parser.exit(2, f"{PROG}: error: {e}\n")
 
 
 def _given(ns: argparse.Namespace, warnings: list[str]) -> tuple[dict[str, Given], dict[str, Given]]:
@@ -302,12 +308,11 @@ def _check(labelled: list[tuple[str, str]]) -> None:
     except ConfigError as e:
         raise LegacyError(str(e)) from None
     except (HydraException, OmegaConfBaseException) as e:
-        # Hydra's messages go on for lines (config search paths, hints); keep the first line
-        # of the error and of its cause.
-        lines = [str(x).strip().splitlines()[0].rstrip(".")
-                 for x in (e, e.__cause__) if x and str(x).strip()]
-        message = ": ".join(lines)
-        where = next((w for text, w in reversed(labelled) if text in lines[0]), None)
+        # Hydra's messages go on for lines (config search paths, hints): the app's one line
+        # (explain), else the first line of the error and of its cause.
+        message = explain(e) or ": ".join(str(x).strip().splitlines()[0].rstrip(".")
+                                          for x in (e, e.__cause__) if x and str(x).strip())
+        where = next((w for text, w in reversed(labelled) if text in message), None)
         raise LegacyError(f"{where}: {message}" if where else message) from None
 
 
