@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from conftest import TINY, run_cli
 from mnist_hydra.config import GROUP_SCHEMAS, ConfigError, RunConfig, compose_config, explain, validate, validate_grid
+from mnist_hydra.legacy.cli import build_command
 from mnist_hydra.sweep.read import grid_jobs
 
 MAX_LINES = 3
@@ -154,3 +155,16 @@ def test_help_lists_every_settable_key_with_its_real_default(tmp_path):
 ])
 def test_the_other_commands_refuse_in_one_line(tmp_path, module, args, status, fix):
     refused(tmp_path, args, fix, module=module, status=status)
+
+
+EXAMPLE_CONFIG = str(Path(__file__).resolve().parent.parent / "examples" / "legacy_config.yaml")
+
+
+@pytest.mark.parametrize("flags, fixed", [
+    ([], "optimizer and weight_decay stay fixed"),
+    (["--optimizer", "adam", "sgd", "--weight_decay", "0", "1e-4"], None),
+])
+def test_legacy_says_when_a_config_grid_sweeps_less_than_the_old_tool(flags, fixed):
+    warnings = build_command(["--config", EXAMPLE_CONFIG, "--grid_search", *flags]).warnings
+    notes = [w for w in warnings if "sweeps fewer values than the old tool" in w]
+    assert [fixed in note for note in notes] == ([True] if fixed else []), warnings

@@ -41,6 +41,10 @@ ORDER = (*GROUPS, "lr", "batch_size", "weight_decay", "seed", "epochs",
 NULLS = ("none", "null", "~")
 
 
+# What the old tool's --grid_search swept besides its param_grid, unless the values were given.
+OLD_GRID_EXTRAS = {"optimizer": "both optimizers", "weight_decay": "two weight decays"}
+
+
 class LegacyError(ValueError):
     """Bad input; reported in one line with exit status 2."""
 
@@ -256,6 +260,12 @@ def _given(ns: argparse.Namespace, warnings: list[str]) -> tuple[dict[str, Given
             values[key] = Given(getattr(ns, key), f"--{key}")
     if ns.logdir is not None:
         values["hydra.sweep.dir" if grid else "hydra.run.dir"] = Given(ns.logdir, "--logdir")
+    fixed = [key for key in OLD_GRID_EXTRAS if key not in grids]
+    if grid and ns.config is not None and fixed:
+        warnings.append(f"--grid_search sweeps fewer values than the old tool, which also swept "
+                        f"{' and '.join(OLD_GRID_EXTRAS[key] for key in fixed)} unless given; here "
+                        f"{' and '.join(fixed)} stay fixed (pass {' '.join(f'--{key} ...' for key in fixed)} "
+                        "to sweep them)")
     return values, grids
 
 
