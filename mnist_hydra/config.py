@@ -5,6 +5,7 @@ out-of-list name fails when Hydra composes the config, before any work starts.
 Value ranges that a type cannot express are checked by `validate` right after.
 """
 import difflib
+import functools
 import hashlib
 import math
 import re
@@ -393,8 +394,12 @@ def explain(err: BaseException) -> Optional[str]:
     return None
 
 
-def _plain(overrides: Sequence[str] = ()) -> dict[str, Any]:
-    return OmegaConf.to_container(compose_config(overrides), resolve=False, enum_to_str=True)
+def option_values(group: str, option: str) -> dict[str, Any]:
+    """A group option's values: its file in conf/ over the schema it extends. Read, not
+    composed: Hydra resolves the help (help_text) while it composes every config."""
+    values = OmegaConf.load(Path(CONFIG_DIR) / group / f"{option}.yaml")
+    schema = ConfigStore.instance().load(f"{group}/{values.pop('defaults')[0]}.yaml").node
+    return OmegaConf.to_container(OmegaConf.merge(schema, values), resolve=False, enum_to_str=True)
 
 
 def _shown(value: Any) -> str:
@@ -410,9 +415,7 @@ def group_keys_help(group: str) -> list[str]:
     that set another (`[3; high_vision: 5]`), and the options without the key."""
     helps = {f.name: f.metadata["help"] for schema in GROUP_SCHEMAS[group] for f in fields(schema)
              if "help" in f.metadata}
-    if not helps:
-        return []
-    nodes = {option: _plain([f"{group}={option}"])[group] for option in group_options(group)}
+    nodes = {option: option_values(group, option) for option in group_options(group)} if helps else {}
     rows = []
     for name, help in helps.items():
         values = {option: _shown(node[name]) for option, node in nodes.items() if name in node}
@@ -424,25 +427,17 @@ def group_keys_help(group: str) -> list[str]:
     return rows
 
 
-_help_depth: list[None] = []  # help_text's own composes resolve the help template again
-
-
+@functools.cache  # Hydra resolves it whenever it composes a config (every job of a sweep)
 def help_text() -> str:
-    """`--help`'s key and group listing, built from the schemas, the composed default run and
-    conf/ (never out of date): every key a user can set, with its real default."""
-    if _help_depth:  # inside help_text's own compose: that config's help is never shown
-        return ""
-    _help_depth.append(None)
-    try:
-        return _help_listing()
-    finally:
-        _help_depth.pop()
-
-
-def _help_listing() -> str:
-    default_run = _plain()
-    keys = [_help_row(prefix + f.name, f.metadata["help"], _shown(node[f.name]))
-            for prefix, schema, node in [("", RunConfig, default_run), ("data.", DataConfig, default_run["data"])]
+    """`--help`'s key and group listing, built from the schemas and conf/ (never out of date):
+    every key a user can set, with its real default (the default run's data option for data.*)."""
+    register_configs()  # the schemas the option files extend
+    data_option = next(d["data"] for d in OmegaConf.load(Path(CONFIG_DIR) / "config.yaml").defaults
+                       if isinstance(d, DictConfig) and "data" in d)
+    run_defaults = {f.name: f.default for f in fields(RunConfig)}
+    keys = [_help_row(prefix + f.name, f.metadata["help"], _shown(values[f.name]))
+            for prefix, schema, values in [("", RunConfig, run_defaults),
+                                           ("data.", DataConfig, option_values("data", data_option))]
             for f in fields(schema) if "help" in f.metadata]
     keys += [row for group in GROUP_SCHEMAS for row in group_keys_help(group)]
     loader = GlobalHydra.instance().config_loader()
