@@ -12,7 +12,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from mnist_hydra.config import override_key
+from mnist_hydra.config import override_key, validate_grid
 from mnist_hydra.halving import METRICS, Study, run_study
 
 
@@ -50,8 +50,8 @@ class HalvingSweeper(BasicSweeper):
         if controlled:
             raise ValueError(f"{controlled[0]}: hydra/sweeper=halving sets stop_at_epoch per rung; leave it out")
         grid = self.split_arguments(overrides, None)[0]
-        # Composing every configuration checks the grid before anything trains.
-        epochs = {loader.load_sweep_config(self.config, job).epochs for job in grid}
+        # Composing and validating every configuration checks the grid before anything trains.
+        epochs = {cfg.epochs for cfg in validate_grid(grid)}
         if len(epochs) > 1:
             raise ValueError(f"hydra/sweeper=halving needs one `epochs` for the whole grid (the last rung's), "
                              f"got {sorted(epochs)}")
