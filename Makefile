@@ -9,7 +9,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	# constraints.txt pins the tested torch/torchvision/hydra versions (see README).
 	# The cluster (submitit) and search (Optuna) plugins too: their tests run in `make test`.
-	$(PY) -m pip install -c constraints.txt -e '.[dev,cluster,search]'
+	# compat: the checkout goes on sys.path, so Hydra, which finds plugins by scanning the
+	# hydra_plugins namespace, sees the project's sweeper and launchers from any folder.
+	$(PY) -m pip install -c constraints.txt -e '.[dev,cluster,search]' --config-settings editable_mode=compat
 	touch $@
 
 setup: $(VENV)/.installed
