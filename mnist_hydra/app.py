@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import torch
@@ -288,7 +288,8 @@ def task(cfg: DictConfig) -> float:
     In a sweep a failing job is recorded in its metrics.json and the sweep goes on;
     the sweep-summary callback then makes the process exit non-zero.
     """
-    hydra_cfg = HydraConfig.get()
+    # Annotated as the HydraConf dataclass, it is the DictConfig of cfg.hydra (keys set by plugins too).
+    hydra_cfg = cast(DictConfig, HydraConfig.get())
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     if hydra_cfg.runtime.choices.get("debug"):
