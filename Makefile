@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test test-fast bench
+.PHONY: setup run lint test test-fast bench
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ setup: $(VENV)/.installed
 run: setup
 	$(PY) -m mnist_hydra.run $(ARGS)
 
-test: setup
+# Lint and type checks (settings in pyproject.toml); `make test` runs them first, so CI fails on them.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: setup lint
 	$(PY) -m pytest -q $(ARGS)
 
 test-fast: setup

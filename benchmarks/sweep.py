@@ -24,7 +24,7 @@ from benchmarks.common import MNIST_ROOT, REPO, interleaved, machine, table, tor
 from benchmarks.original import cell
 from mnist_hydra.runtime import usable_cores
 from mnist_hydra.rundir import METRICS_JSON
-from mnist_hydra.sweep.read import read_runs
+from mnist_hydra.sweep.read import Run, read_runs
 
 LRS = (0.001, 0.1)  # issue 10's study: the best and the diverging row of the report's grid
 BATCH_SIZES = (8, 16, 32, 64, 128)
@@ -44,7 +44,7 @@ PHASES = ["start-up", "epochs (train + val)", "rest of each job", "between jobs"
 class Outcome:
     """One arm's latest sweep: best val acc % per cell and its wall time by PHASES."""
 
-    accuracies: dict[str, float] = field(default_factory=dict)
+    accuracies: dict[str, float | None] = field(default_factory=dict)  # None: diverged in its first epoch
     phases: dict[str, float] = field(default_factory=dict)
 
 
@@ -63,13 +63,21 @@ def epoch_seconds(job_dir: Path) -> float:
         return sum(float(row["seconds"]) for row in csv.DictReader(rows))
 
 
+def train_seconds(run: Run) -> float:
+    """A finished job's training time; a failed job has none, and the sweep's timing no meaning."""
+    seconds = run.metrics["train_time_s"]
+    if seconds is None:
+        raise RuntimeError(f"{run.job_dir}: no train_time_s ({run.status}: {run.error})")
+    return seconds
+
+
 def project_outcome(sweep_dir: Path, launched: float, ended: float, parallel: int) -> Outcome:
     """Accuracies and the wall-time phases of a finished sweep, from its job folders: a job
     runs from (metrics.json written - train_time_s) to metrics.json written."""
     runs = read_runs(sweep_dir)
-    train = [run.metrics["train_time_s"] for run in runs]
+    train = [train_seconds(run) for run in runs]
     ends = [(run.job_dir / METRICS_JSON).stat().st_mtime for run in runs]
-    first_start = min(end - seconds for end, seconds in zip(ends, train))
+    first_start = min(end - seconds for end, seconds in zip(ends, train, strict=True))
     epochs = sum(epoch_seconds(run.job_dir) for run in runs)
     return Outcome(
         accuracies={cell(float(run.overrides["lr"]), int(run.overrides["batch_size"])): run.metrics["best_val_acc"]
@@ -80,7 +88,7 @@ def project_outcome(sweep_dir: Path, launched: float, ended: float, parallel: in
             (sum(train) - epochs) / parallel,  # data, model, optimizer (torch._dynamo import), outputs
             max(ends) - first_start - sum(train) / parallel,  # Hydra's per-job set-up, idle workers
             ended - max(ends),  # the sweep summary (winner's test evaluation, plots)
-        ])),
+        ], strict=True)),
     )
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import torch
@@ -301,7 +301,8 @@ def task(cfg: DictConfig) -> float:
     In a sweep a failing job is recorded in its metrics.json and the sweep goes on;
     the sweep-summary callback then makes the process exit non-zero.
     """
-    hydra_cfg = HydraConfig.get()
+    # Annotated as the HydraConf dataclass, it is the DictConfig of cfg.hydra (keys set by plugins too).
+    hydra_cfg = cast(DictConfig, HydraConfig.get())
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     if hydra_cfg.runtime.choices.get("debug"):
@@ -313,11 +314,12 @@ def task(cfg: DictConfig) -> float:
     identity = {"overrides": training_overrides(str(o) for o in hydra_cfg.overrides.task),
                 "config_hash": config_hash(cfg)}
     previous = rundir.recorded_result(run_dir)
-    same_run = previous is not None and cfg.resume and previous.get("config_hash") == identity["config_hash"]
-    if same_run and rundir.reached(previous, target_epochs(cfg)):
-        log.info("resume: %s already holds a %s run of this config; skipped", run_dir, previous["status"])
-        return float(previous["best_val_acc"] or 0.0)
-    if previous and not same_run:  # (a stopped run of this config goes on: train() continues it)
+    if previous is not None and cfg.resume and previous.get("config_hash") == identity["config_hash"]:
+        if rundir.reached(previous, target_epochs(cfg)):
+            log.info("resume: %s already holds a %s run of this config; skipped", run_dir, previous["status"])
+            return float(previous["best_val_acc"] or 0.0)
+        # else a stopped run of this config goes on: train() continues it from last.pt
+    elif previous is not None:
         # Only reachable in a reused sweep folder; its results stay (metrics.json names their config).
         log.error("%s holds a finished run of another config (%s); not overwritten", run_dir,
                   " ".join(previous.get("overrides", [])) or "no overrides")

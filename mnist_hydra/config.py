@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence, cast
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -165,7 +165,7 @@ def training_overrides(overrides: Iterable[str]) -> list[str]:
 
 # The schema of each group option, found by its _target_; the schema with a MISSING _target_
 # (criterion) accepts any target. Used to reject keys a schema does not have, also with `+`.
-GROUP_SCHEMAS: dict[str, tuple[type, ...]] = {
+GROUP_SCHEMAS: dict[str, tuple[type[Any], ...]] = {  # dataclasses
     "model": (SimpleCNNConfig, ExperimentalCNNConfig),
     "optimizer": (SGDConfig, AdamConfig),
     "criterion": (CriterionConfig,),
@@ -205,7 +205,7 @@ def check_keys(cfg: DictConfig) -> None:
     """Reject keys no schema has. Hydra lets `+key=value` add any key, even to a structured
     config, and an ignored typo (`+data.trian_size=500`) silently trains on the defaults.
     The nodes are merged as plain data: a typed node merged onto its own schema is not checked."""
-    plain = OmegaConf.to_container(cfg, resolve=False)
+    plain = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))  # a DictConfig's container is a dict
     app_keys = {key: value for key, value in plain.items() if key != "hydra" and key not in GROUP_SCHEMAS}
     try:
         OmegaConf.merge(OmegaConf.structured(RunConfig), app_keys)
@@ -246,8 +246,8 @@ def validate(cfg: DictConfig) -> None:
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     """The app's config as plain data, interpolations resolved, without Hydra's own node."""
-    app_only = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
-    return OmegaConf.to_container(app_only, resolve=True, enum_to_str=True)
+    app_only = OmegaConf.masked_copy(cfg, [str(key) for key in cfg if key != "hydra"])
+    return cast(dict[str, Any], OmegaConf.to_container(app_only, resolve=True, enum_to_str=True))  # a dict, as above
 
 
 def config_hash(cfg: DictConfig) -> str:

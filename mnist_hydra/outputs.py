@@ -75,7 +75,7 @@ class RunRecorder:
     removes event files of earlier attempts, so TensorBoard shows one history per folder.
     """
 
-    def __init__(self, run_dir: Path, history: list[EpochResult] = (), name: str = UNNAMED_RUN) -> None:
+    def __init__(self, run_dir: Path, history: Sequence[EpochResult] = (), name: str = UNNAMED_RUN) -> None:
         if not history:
             for stale in list(run_dir.rglob(EVENTS_GLOB)):  # listed first: folders go below
                 stale.unlink()
@@ -101,7 +101,8 @@ class RunRecorder:
         own event file (SummaryWriter.add_hparams would make a sub-folder per call)."""
         experiment, session_start, session_end = hparams_summary(hparams, metrics)
         for summary in (experiment, session_start, session_end):
-            self.writer.file_writer.add_summary(summary)
+            # torch's __init__ sets file_writer = None before creating it, so mypy infers None.
+            self.writer.file_writer.add_summary(summary)  # type: ignore[attr-defined]
         for name, value in metrics.items():
             self.writer.add_scalar(name, value)
 

@@ -33,8 +33,10 @@ def seed_everything(seed: int | None, deterministic: bool) -> int:
 def rng_states() -> dict[str, Any]:
     """Every random state a run draws from, for last.pt (a resumed run continues the same stream)."""
     # numpy's key array as a list: last.pt is loaded with weights_only=True, which refuses ndarrays.
+    # (numpy's stub types get_state() as its dict form; the default, legacy=True, returns this tuple.)
     name, key, pos, has_gauss, gauss = np.random.get_state()
-    states: dict[str, Any] = {"python": random.getstate(), "numpy": (name, key.tolist(), pos, has_gauss, gauss),
+    states: dict[str, Any] = {"python": random.getstate(),
+                              "numpy": (name, key.tolist(), pos, has_gauss, gauss),  # type: ignore[attr-defined]
                               "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
@@ -53,13 +55,12 @@ def set_rng_states(states: dict[str, Any]) -> None:
 def resolve_device(name: str) -> torch.device:
     """`auto` picks the accelerator torch finds (cuda, mps, ...), else cpu; an explicit
     device that is absent is an error."""
+    if name == "cpu":
+        return torch.device("cpu")
+    accelerator = torch.accelerator.current_accelerator(check_available=True)
     if name == "auto":
-        accelerator = torch.accelerator.current_accelerator(check_available=True)
         return accelerator if accelerator is not None else torch.device("cpu")
-    available = name == "cpu" or (
-        torch.accelerator.is_available() and torch.accelerator.current_accelerator().type == name
-    )
-    if not available:
+    if accelerator is None or accelerator.type != name:
         raise RuntimeError(f"device={name} requested but not available here; use device=auto or device=cpu")
     return torch.device(name)
 

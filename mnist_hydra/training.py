@@ -168,9 +168,10 @@ def fit(
     result = result or FitResult()
     for epoch in range(len(result.history) + 1, epochs + 1):
         start = time.perf_counter()
+        # The lambda is done with before the loop moves on, so it sees this epoch (bugbear cannot tell).
         train_loss, train_acc = train_epoch(
             model=model, data=train, batch_size=batch_size, optimizer=optimizer, criterion=criterion,
-            transform=transform, precision=precision, progress=lambda batches: progress(batches, epoch),
+            transform=transform, precision=precision, progress=lambda batches: progress(batches, epoch),  # noqa: B023
             max_batches=max_batches,
         )
         val_loss, val_acc = evaluate(model=model, data=val, criterion=criterion, transform=transform,

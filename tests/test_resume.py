@@ -33,7 +33,7 @@ def kill_after_epochs(workdir: Path, run_dir: Path, k: int, *extra: str) -> None
                             text=True)
     deadline = time.monotonic() + 120
     while len(_rows(run_dir)) < k:
-        assert proc.poll() is None, f"the run ended before epoch {k}: {proc.stderr.read()[-2000:]}"
+        assert proc.poll() is None, f"the run ended before epoch {k}: {proc.communicate()[1][-2000:]}"
         assert time.monotonic() < deadline, "no epoch in time"
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import matplotlib.image
 import pytest
@@ -42,7 +42,7 @@ def grid_sweep(tmp_path: Path) -> Path:
     sweep = tmp_path / "grid"
     sweep.mkdir()
     (sweep / "multirun.yaml").write_text("hydra: {}\n")
-    jobs = [
+    jobs: list[tuple[str, str, Optional[dict[str, Any]]]] = [
         ("0.01", "8", {"best_val_acc": 95.0, "test_acc": 94.0}),
         ("0.01", "32", {"status": "diverged", "best_val_acc": 50.0}),
         ("0.01", "64", {"status": "failed", "error": "RuntimeError: boom | bad",
@@ -81,7 +81,7 @@ def assert_png(path: Path) -> None:
     assert image.shape[0] > 0 and image.shape[1] > 0
 
 
-def write_multirun_yaml(sweep: Path, task: list[str], hydra: list[str] = (),
+def write_multirun_yaml(sweep: Path, task: list[str], hydra: Sequence[str] = (),
                         params: Optional[dict[str, str]] = None) -> None:
     """The part of Hydra's multirun.yaml the summary reads."""
     config = {"hydra": {"overrides": {"hydra": ["hydra.mode=MULTIRUN", *hydra], "task": task},
@@ -261,7 +261,7 @@ def fake_evaluate(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         return {"accuracy": 88.5, "loss": 0.4, "split": split, "images": 1000}
 
     module = types.ModuleType("mnist_hydra.evaluate")
-    module.evaluate_checkpoint = evaluate_checkpoint
+    module.evaluate_checkpoint = evaluate_checkpoint  # type: ignore[attr-defined]  # a module made here
     monkeypatch.setitem(sys.modules, "mnist_hydra.evaluate", module)
     return calls
 
@@ -403,7 +403,7 @@ def test_plots_stay_readable_at_20_runs_and_4_parameters(wide_sweep: Path) -> No
     assert len(curves.get_lines()) == 20 and len(styles) == 20  # no two curves look alike
 
     bars = plot_bars(summary, wide_sweep / "summary.png").axes[0]
-    top = max(r.metrics["best_val_acc"] for r in summary.runs)
+    top = max(r.metrics["best_val_acc"] or 0.0 for r in summary.runs)
     labels = [t for t in bars.texts if t.get_text().endswith("%")]
     assert len(labels) == 20 and all(t.get_rotation() == 90 for t in labels)
     assert bars.get_ylim()[1] >= top * 1.2  # headroom: vertical labels end below the title

@@ -46,9 +46,8 @@ class HalvingSweeper(BasicSweeper):
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         loader = self.hydra_context.config_loader
         overrides = OverridesParser.create(config_loader=loader).parse_overrides(self._parse_config() + arguments)
-        controlled = [o.input_line for o in overrides if override_key(o.input_line) == "stop_at_epoch"]
-        if controlled:
-            raise ValueError(f"{controlled[0]}: hydra/sweeper=halving sets stop_at_epoch per rung; leave it out")
+        if any(override_key(o.get_key_element()) == "stop_at_epoch" for o in overrides):
+            raise ValueError("hydra/sweeper=halving sets stop_at_epoch per rung; leave it out")
         grid = self.split_arguments(overrides, None)[0]
         # Composing every configuration checks the grid before anything trains.
         epochs = {loader.load_sweep_config(self.config, job).epochs for job in grid}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib import color_sequences, colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
@@ -19,7 +19,7 @@ from mnist_hydra.sweep.tables import Pivot, Summary, fmt_pct, pivot_cell, run_la
 ACCURACY = "best validation accuracy"
 NO_RUN_COLOUR = "lightgrey"
 # Beyond 10 curves the colours repeat, so each further ten get the next line style.
-COLOURS = colormaps["tab10"].colors
+COLOURS = color_sequences["tab10"]
 LINE_STYLES = ["-", "--", ":", "-."]
 MARKERS = ["o", "s", "^", "D"]
 

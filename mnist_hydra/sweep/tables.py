@@ -142,7 +142,7 @@ def _ordered_values(values: list[str]) -> list[str]:
 
 
 def _completed_values(runs: list[Run], metric: str) -> list[float]:
-    return [r.metrics[metric] for r in runs if is_best_candidate(r) and r.metrics.get(metric) is not None]
+    return [value for r in runs if is_best_candidate(r) and (value := r.metrics.get(metric)) is not None]
 
 
 def build_pivot(runs: list[Run], row_param: str, col_param: str) -> Pivot:
@@ -170,7 +170,7 @@ def build_groups(runs: list[Run], swept: list[str]) -> list[Group]:
         by_key.setdefault(tuple(value_of(run, p) for p in swept), []).append(run)
     if all(len(group) == 1 for group in by_key.values()):
         return []
-    return [Group(dict(zip(swept, key)), group, Stat.of(_completed_values(group, "best_val_acc")),
+    return [Group(dict(zip(swept, key, strict=True)), group, Stat.of(_completed_values(group, "best_val_acc")),
                   Stat.of(_completed_values(group, "test_acc")))
             for key, group in by_key.items()]
 
@@ -331,7 +331,7 @@ def _plain(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
