@@ -115,6 +115,7 @@ def test_a_halving_study_runs_its_rungs_and_keeps_every_run(study):
     assert [r["epochs_run"] for r in rows[1:]] == ["2", "1", "1"]  # ranked by how far they got
     summary = (sweep / "summary.md").read_text()
     assert "| 1 | 1 | 4 |" in summary and "| 3 | 3 | 1 | the last rung |" in summary
+    assert all(rung["seconds"] > 0 for rung in state["rungs"])
     # Progress lines count every rung's jobs and name the rung.
     lines = [line for line in proc.stdout.splitlines() if re.match(r"\[\d+/", line)]
     assert [line.split()[0] for line in lines] == [f"[{k}/7]" for k in range(1, 8)]

@@ -299,8 +299,9 @@ def _rungs_table(study: halving.Study) -> tuple[list[str], list[list[str]]]:
             return "running"
         return ", ".join(map(str, rung.promoted)) or ("the last rung" if rung.epochs == study.epochs else "none")
 
-    rows = [[str(i), str(rung.epochs), str(len(rung.jobs)), went_on(rung)] for i, rung in enumerate(study.rungs, 1)]
-    return ["rung", "epochs", "configurations", "jobs that went on"], rows
+    rows = [[str(i), str(rung.epochs), str(len(rung.jobs)), went_on(rung),
+             NO_VALUE if rung.seconds is None else f"{rung.seconds:.1f}"] for i, rung in enumerate(study.rungs, 1)]
+    return ["rung", "epochs", "configurations", "jobs that went on", "wall time, s"], rows
 
 
 def optuna_line(summary: Summary) -> Optional[str]:
