@@ -15,7 +15,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_hydra.sweep.read import METRICS_JSON, MULTIRUN_YAML, job_dirs, job_plan, read_run, swept_only
+from mnist_hydra.sweep.read import (
+    METRICS_JSON, MULTIRUN_YAML, human_override, job_dirs, job_plan, read_run, swept_only,
+)
 
 log = logging.getLogger(__name__)
 RESULT_CHARS = 60
@@ -107,7 +109,7 @@ def progress_line(config: DictConfig, job_return: JobReturn, job_seconds: Option
     shown = swept_only([str(o) for o in job_return.overrides or []], plan)
     k = finished_rank(sweep_dir, job_dir)
     total = "?" if plan.size is None else str(plan.size)
-    parts = [f"[{k}/{total}] job {hydra.job.num}", " ".join(shown), _result(job_dir, job_return)]
+    parts = [f"[{k}/{total}] job {hydra.job.num}", " ".join(map(human_override, shown)), _result(job_dir, job_return)]
     if job_seconds is not None:
         parts.append(format_duration(job_seconds))
     start = sweep_start(sweep_dir)

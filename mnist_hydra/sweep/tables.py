@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mnist_hydra.sweep.read import (
-    METRIC_COLUMNS, UNFINISHED, Run, hydra_overrides, read_optuna, read_runs, read_sweep_config,
+    METRIC_COLUMNS, UNFINISHED, Run, human_value, hydra_overrides, read_optuna, read_runs, read_sweep_config,
     task_overrides,
 )
 from mnist_hydra.sweep.winner import EVALUATED, UNAVAILABLE, WinnerTest, winner_record
@@ -118,7 +118,8 @@ def _sort_key(run: Run) -> tuple[int, float, int]:
 
 
 def value_of(run: Run, name: str) -> str:
-    return run.overrides.get(name, "unset")
+    """The run's value of a parameter as shown everywhere in the summary (human_value)."""
+    return human_value(run.overrides.get(name, "unset"))
 
 
 def run_label(run: Run, swept: list[str]) -> str:
