@@ -13,6 +13,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 from mnist_hydra.files import atomic_write
+from mnist_hydra.sweep.read import human_override, human_value
 from mnist_hydra.training import EpochResult
 
 METRICS_JSON = "metrics.json"
@@ -30,10 +31,12 @@ def tensorboard_name(overrides: Sequence[str]) -> str:
     """The folder in the run folder that holds its TensorBoard events, and so the run's
     name in TensorBoard: its overrides, sorted and joined by commas as Hydra's
     override_dirname does (in a sweep TensorBoard puts the job number first:
-    `3/batch_size=8,lr=0.001`). `resume=true` changes no result and is left out; `/` cannot
-    be in a folder name; a long name keeps its start and a hash of the whole.
+    `3/batch_size=8,lr=0.001`), values as a person writes them (human_value).
+    `resume=true` changes no result and is left out; `/` cannot be in a folder name; a long
+    name keeps its start and a hash of the whole.
     """
-    name = ",".join(sorted(o for o in overrides if not o.startswith("resume="))).replace("/", "_") or UNNAMED_RUN
+    kept = sorted(human_override(o) for o in overrides if not o.startswith("resume="))
+    name = ",".join(kept).replace("/", "_") or UNNAMED_RUN
     if len(name.encode()) > MAX_NAME_BYTES:
         digest = hashlib.sha1(name.encode()).hexdigest()[:12]
         name = name.encode()[:MAX_NAME_BYTES - 13].decode(errors="ignore") + "-" + digest
@@ -116,9 +119,20 @@ class RunRecorder:
 
     def log_hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         """The HParams tab: this run's settings against its final metrics, in the run's
-        own event file (SummaryWriter.add_hparams would make a sub-folder per call)."""
-        experiment, session_start, session_end = hparams_summary(hparams, metrics)
-        for summary in (experiment, session_start, session_end):
+        own event file (SummaryWriter.add_hparams would make a sub-folder per call).
+
+        No experiment summary: one written per run holds only that run's values, and
+        TensorBoard takes the first it finds for the whole logdir, so no key would differ.
+        Without one TensorBoard builds the experiment from every run's values and marks the
+        keys that differ (the swept ones) to show first. A metric left out of `metrics` is
+        shown as absent. Floats as human_value writes them; booleans as typed (`false`),
+        which TensorBoard would otherwise show as 0 and 1.
+        """
+        shown = {key: float(human_value(repr(value))) if isinstance(value, float)
+                 else str(value).lower() if isinstance(value, bool) else value
+                 for key, value in hparams.items()}
+        _, session_start, session_end = hparams_summary(shown, metrics)
+        for summary in (session_start, session_end):
             self.writer.file_writer.add_summary(summary)
         for name, value in metrics.items():
             self.writer.add_scalar(name, value)
