@@ -20,6 +20,8 @@ ACCURACY = "best validation accuracy"
 NO_RUN_COLOUR = "lightgrey"
 # Beyond 10 curves the colours repeat, so each further ten get the next line style.
 COLOURS = colormaps["tab10"].colors
+MAX_NAMED_RUNS = len(COLOURS)  # curves with a legend entry in a large sweep: one colour each
+QUIET_COLOUR = "silver"
 LINE_STYLES = ["-", "--", ":", "-."]
 MARKERS = ["o", "s", "^", "D"]
 
@@ -96,25 +98,31 @@ def plot_bars(summary: Summary, path: Path) -> Figure:
     return fig  # for inspection in tests
 
 
-def plot_curves(summary: Summary, path: Path) -> Figure:
-    """Validation accuracy per epoch, one line per run: colour, line style and marker
-    together stay distinct for 40 runs."""
+def plot_curves(summary: Summary, path: Path) -> Figure | None:
+    """Validation accuracy per epoch, one line per run, each to its last epoch (a run stopped
+    early ends there); None and no file when no run has two epochs: one point per run says
+    no more than summary.png. Up to MAX_NAMED_RUNS + 2 runs each get a colour, line style
+    and legend entry; beyond that the best MAX_NAMED_RUNS do and the rest are thin grey
+    lines under one entry, so the legend never outgrows the plot."""
+    curves = [(run, *read_val_curve(run.job_dir)) for run in summary.rows]  # best first
+    curves = [(run, epochs, accs) for run, epochs, accs in curves if epochs]
+    if max((len(epochs) for _, epochs, _ in curves), default=0) < 2:
+        return None
+    named = curves if len(curves) <= MAX_NAMED_RUNS + 2 else curves[:MAX_NAMED_RUNS]
     fig = Figure(figsize=(10, 5.5), layout="constrained")
     ax = fig.add_subplot()
-    plotted = 0
-    for run in summary.runs:
-        epochs, accs = read_val_curve(run.job_dir)
-        if not epochs:
-            continue
-        ax.plot(epochs, accs, label=run_label(run, summary.swept), color=COLOURS[plotted % len(COLOURS)],
-                linestyle=LINE_STYLES[plotted // len(COLOURS) % len(LINE_STYLES)],
-                marker=MARKERS[plotted // len(COLOURS) % len(MARKERS)], markersize=4)
-        plotted += 1
-    if plotted:
-        ax.legend(fontsize="x-small" if plotted > 10 else "small", loc="center left",
-                  bbox_to_anchor=(1.01, 0.5), ncols=2 if plotted > 20 else 1)
-    else:
-        ax.text(0.5, 0.5, "no per-epoch metrics", ha="center", va="center", transform=ax.transAxes)
+    for i, (run, epochs, accs) in enumerate(named):
+        label = f"{run_label(run, summary.swept)} ({fmt_pct(run.metrics.get('best_val_acc'))})"
+        ax.plot(epochs, accs, label=label, color=COLOURS[i % len(COLOURS)], zorder=3,
+                linestyle=LINE_STYLES[i // len(COLOURS) % len(LINE_STYLES)],
+                marker=MARKERS[i // len(COLOURS) % len(MARKERS)], markersize=4)
+    quiet = curves[len(named):]
+    for j, (_, epochs, accs) in enumerate(quiet):
+        # A dot at the last epoch: a run stopped early visibly ends there.
+        ax.plot(epochs, accs, color=QUIET_COLOUR, linewidth=0.8, zorder=2, marker="o", markersize=2,
+                markevery=[-1], label=f"the other {len(quiet)} runs" if j == 0 else None)
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5),
+              title="best first (best val acc)", title_fontsize="small")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     ax.set_xlabel("epoch")
@@ -125,11 +133,14 @@ def plot_curves(summary: Summary, path: Path) -> Figure:
 
 
 def write_plots(summary: Summary) -> list[Path]:
-    """summary.png (heatmap with a pivot, else bars) and curves.png; returns their paths."""
+    """summary.png (heatmap with a pivot, else bars) and curves.png (when some run has two
+    epochs; an earlier summary's is removed otherwise); returns the paths written."""
     summary_png, curves_png = summary.sweep_dir / "summary.png", summary.sweep_dir / "curves.png"
     if summary.pivot is not None:
         plot_heatmap(summary.pivot, summary_png)
     else:
         plot_bars(summary, summary_png)
-    plot_curves(summary, curves_png)
+    if plot_curves(summary, curves_png) is None:
+        curves_png.unlink(missing_ok=True)
+        return [summary_png]
     return [summary_png, curves_png]
