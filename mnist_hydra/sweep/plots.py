@@ -62,8 +62,8 @@ def plot_heatmap(pivot: Pivot, path: Path) -> Figure:
 
 
 def _bar_labels(summary: Summary) -> tuple[list[str], str]:
-    """Tick labels and the x-axis title: values only (`0.001 / 8`) when several parameters
-    were swept, so 20 runs x 4 parameters still fit under the bars."""
+    """Run labels and the axis title: values only (`0.001 / 8`) when several parameters
+    were swept, so 100 runs x 4 parameters still fit beside the bars."""
     runs = summary.runs
     if not summary.swept:
         return [f"job {r.job}" for r in runs], "run"
@@ -73,26 +73,25 @@ def _bar_labels(summary: Summary) -> tuple[list[str], str]:
 
 
 def plot_bars(summary: Summary, path: Path) -> Figure:
-    """best_val_acc per run in job order; runs without one get an empty bar and their status."""
+    """best_val_acc per run, a horizontal bar each in job order from the top: run labels and
+    value labels stay horizontal and legible from 2 to 100 runs (the figure grows downwards).
+    Runs without an accuracy get an empty bar and their status."""
     runs = summary.runs
-    labels, xlabel = _bar_labels(summary)
-    heights = [r.metrics.get("best_val_acc") or 0.0 for r in runs]
-    long_labels = len(runs) > 4 or max(map(len, labels)) > 10
-    fig = Figure(figsize=(max(6.0, 0.45 * len(runs) + 2.5), 5.5), layout="constrained")
+    labels, axis_label = _bar_labels(summary)
+    widths = [r.metrics.get("best_val_acc") or 0.0 for r in runs]
+    fig = Figure(figsize=(9, max(3.5, 0.25 * len(runs) + 1.8)), layout="constrained")
     ax = fig.add_subplot()
-    bars = ax.bar(range(len(runs)), heights, color=[COLOURS[0] if r.status == "completed"
+    bars = ax.barh(range(len(runs)), widths, color=[COLOURS[0] if r.status == "completed"
                                                     else COLOURS[3] for r in runs])
-    # Vertical labels above the bars, and headroom for them below the title.
     ax.bar_label(bars, [fmt_pct(r.metrics.get("best_val_acc")) if r.status == "completed"
-                        else r.status for r in runs],
-                 rotation=90 if long_labels else 0, padding=3, fontsize="small")
-    ax.set_ylim(0, max(max(heights), 1.0) * (1.25 if long_labels else 1.12))
-    ax.set_yticks([t for t in ax.get_yticks() if t <= 100])  # the headroom is no accuracy
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    ax.set_xticks(range(len(runs)), labels, rotation=45 if long_labels else 0,
-                  ha="right" if long_labels else "center", fontsize="small")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"{ACCURACY} (%)")
+                        else r.status for r in runs], padding=3, fontsize="small")
+    ax.set_xlim(0, max(max(widths), 1.0) * 1.15)  # room for the value labels
+    ax.set_xticks([t for t in ax.get_xticks() if t <= 100])  # the headroom is no accuracy
+    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set_yticks(range(len(runs)), labels, fontsize="small")
+    ax.set_ylim(len(runs) - 0.5, -0.5)  # job 0 at the top
+    ax.set_ylabel(axis_label)
+    ax.set_xlabel(f"{ACCURACY} (%)")
     ax.set_title(f"{ACCURACY} per run")
     fig.savefig(path, dpi=100)
     return fig  # for inspection in tests
