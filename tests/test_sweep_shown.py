@@ -30,7 +30,7 @@ def range_sweep(tmp_path_factory) -> tuple[Path, str]:
 
 def test_a_float_range_shows_as_typed_in_the_summary_and_run_names(range_sweep) -> None:
     sweep, stdout = range_sweep
-    (job,) = [j for j, m in sweep_metrics(sweep).items() if f"lr={EXACT}" in m["overrides"] and "batch_size=16" in m["overrides"]]
+    (job,) = [j for j, m in sweep_metrics(sweep).items() if {f"lr={EXACT}", "batch_size=16"} <= set(m["overrides"])]
     assert f"lr={EXACT}" in yaml.safe_load((sweep / str(job) / ".hydra/overrides.yaml").read_text())  # exact there
     assert tensorboard_run(sweep / str(job)).name == f"batch_size=16,lr={SHOWN}"
 
