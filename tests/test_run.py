@@ -118,6 +118,10 @@ def test_non_finite_loss_stops_the_run_as_diverged_and_keeps_what_it_has(tmp_pat
     assert "non-finite" in metrics["error"]
     assert len(_csv_rows(run_dir)) == 1
     assert (run_dir / "mnist_hydra.log").exists()
+    events = EventAccumulator(str(tensorboard_run(run_dir)))
+    events.Reload()
+    final = {tag for tag in events.Tags()["scalars"] if tag.startswith("hparam/")}
+    assert final == {"hparam/train_time_s"}  # HParams: no accuracy was measured, so none (not 0) is shown
 
 
 def test_a_failing_run_is_recorded_and_exits_non_zero(tmp_path):
