@@ -282,7 +282,7 @@ def optuna_line(summary: Summary) -> Optional[str]:
     data = summary.optuna
     if not data or not isinstance(data.get("best_params"), dict):
         return None
-    params = ", ".join(f"{k}={v}" for k, v in data["best_params"].items())
+    params = ", ".join(f"{k}={human_value(str(v))}" for k, v in data["best_params"].items())
     return f"Optuna best ({data.get('name', 'study')}): {params} {NO_VALUE} value {data.get('best_value')}"
 
 
