@@ -45,6 +45,9 @@ from mnist_hydra.training import (
 log = logging.getLogger("mnist_hydra")
 
 HPARAM_KEYS = ("lr", "batch_size", "weight_decay", "epochs", "precision")  # in every run's HParams entry
+# metrics.json fields a person sorts the HParams tab by, as `hparam/<name>`; one a run did not
+# measure (test_acc under test: false, best_val_acc of a run diverged in epoch 1) is left out.
+HPARAM_METRICS = ("best_val_acc", "best_epoch", "train_time_s", "test_acc")
 
 register_configs()
 register_resolver()
@@ -214,7 +217,7 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
         metrics = run_metrics(result, cfg, stopped=stopped, test_acc=test_acc, params=count_parameters(parts.model),
                               seconds=time.perf_counter() - started, seed=seed, device=device, threads=threads)
         recorder.log_hparams({**{key: cfg[key] for key in HPARAM_KEYS}, **(hparams or {}), "seed": seed},
-                             {"hparam/best_val_acc": result.best_val_acc or 0.0, "hparam/test_acc": test_acc or 0.0})
+                             {f"hparam/{key}": metrics[key] for key in HPARAM_METRICS if metrics[key] is not None})
     finally:
         recorder.close()
     if not stopped:  # finished: best.pt is the run's checkpoint

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import matplotlib.image
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
@@ -392,30 +393,67 @@ def wide_sweep(tmp_path: Path) -> Path:
 
 
 def test_plots_stay_readable_at_20_runs_and_4_parameters(wide_sweep: Path) -> None:
-    from mnist_hydra.sweep.plots import plot_bars, plot_curves, plot_heatmap
+    from mnist_hydra.sweep.plots import plot_bars, plot_heatmap
     from mnist_hydra.sweep.tables import build_pivot, build_summary
 
     summary = build_summary(wide_sweep)
     assert len(summary.swept) == 4
 
-    curves = plot_curves(summary, wide_sweep / "curves.png").axes[0]
-    styles = {(line.get_color(), line.get_linestyle()) for line in curves.get_lines()}
-    assert len(curves.get_lines()) == 20 and len(styles) == 20  # no two curves look alike
-
     bars = plot_bars(summary, wide_sweep / "summary.png").axes[0]
     top = max(r.metrics["best_val_acc"] or 0.0 for r in summary.runs)
     labels = [t for t in bars.texts if t.get_text().endswith("%")]
-    assert len(labels) == 20 and all(t.get_rotation() == 90 for t in labels)
-    assert bars.get_ylim()[1] >= top * 1.2  # headroom: vertical labels end below the title
-    assert bars.get_xticklabels()[0].get_text() == "0.001 / 8 / adam / 0"
-    assert bars.get_xlabel() == "lr / batch_size / optimizer / weight_decay"
+    assert len(labels) == 20 and all(t.get_rotation() == 0 for t in labels)  # horizontal bars: legible
+    assert bars.get_xlim()[1] >= top * 1.1  # room for the value labels beside the best bar
+    assert bars.get_yticklabels()[0].get_text() == "0.001 / 8 / adam / 0"  # job 0 at the top
+    assert bars.get_ylim()[0] > bars.get_ylim()[1]
+    assert bars.get_ylabel() == "lr / batch_size / optimizer / weight_decay"
 
     heatmap = plot_heatmap(build_pivot(summary.runs, "lr", "batch_size"), wide_sweep / "heat.png")
     colorbar = heatmap.axes[1]
     assert colorbar.get_ylabel() == "best validation accuracy (%)"
     assert colorbar.yaxis.get_major_formatter()(95.0, 0) == "95.0%"
-    for name in ["curves.png", "summary.png", "heat.png"]:
+    for name in ["summary.png", "heat.png"]:
         assert_png(wide_sweep / name)
+
+
+LRS = [f"{0.001 * (i + 1)}" for i in range(10)]  # Python's floats, as Hydra's range(0.001,0.011,0.001)
+
+
+@pytest.fixture
+def sweep_60(tmp_path: Path) -> Path:
+    """lr (a float range: 0.009000000000000001) x 6 batch sizes, 3 epochs; the worst run
+    (job 0) stopped after its first epoch."""
+    assert "0.009000000000000001" in LRS
+    for job in range(60):
+        lr, bs = LRS[job // 6], [16, 32, 64, 128, 256, 512][job % 6]
+        accs = (50.0 + job * 0.2, 60.0 + job * 0.3, 70.0 + job * 0.4)[:1 if job == 0 else 3]
+        write_job(tmp_path, job, [f"lr={lr}", f"batch_size={bs}"], {"best_val_acc": max(accs)}, accs)
+    return tmp_path
+
+
+def test_curves_of_60_runs_name_the_best_ten_and_draw_the_rest_quietly(sweep_60: Path) -> None:
+    from mnist_hydra.sweep.plots import plot_curves
+    from mnist_hydra.sweep.tables import build_summary
+
+    summary = build_summary(sweep_60)
+    figure = plot_curves(summary, sweep_60 / "curves.png")
+    assert figure is not None
+    ax = figure.axes[0]
+    legend = ax.get_legend()
+    assert legend is not None
+    entries = [text.get_text() for text in legend.get_texts()]
+    assert len(entries) == 11 and entries[-1] == "the other 50 runs"  # at most a dozen
+    best = [f"lr=0.01, batch_size={bs}" for bs in (512, 256, 128, 64, 32, 16)] + \
+           [f"lr=0.009, batch_size={bs}" for bs in (512, 256, 128, 64)]  # best first, as people write 0.009
+    assert [entry.rpartition(" (")[0] for entry in entries[:-1]] == best
+    assert all(tick == int(tick) for tick in ax.get_xticks() if ax.get_xlim()[0] <= tick <= ax.get_xlim()[1])
+    lines = ax.get_lines()
+    assert len(lines) == 60 and len({(line.get_color(), line.get_linestyle()) for line in lines[:10]}) == 10
+    epochs = [np.asarray(line.get_xdata()) for line in lines]
+    assert max(x[-1] for x in epochs) == 3
+    (stopped,) = [x for x in epochs if len(x) == 1]  # job 0 ends at its last epoch
+    assert list(stopped) == [1]
+    assert_png(sweep_60 / "curves.png")
 
 
 # ---------------------------------------------------------------------------- callback

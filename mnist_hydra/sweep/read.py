@@ -48,6 +48,29 @@ def parse_overrides(items: list[Any]) -> dict[str, str]:
             for item in training_overrides(str(item) for item in items)}
 
 
+def human_value(value: str) -> str:
+    """A value as a person writes it, for display: a float to 15 significant digits (a
+    double holds any 15-digit decimal exactly, so typed values stay as typed and distinct
+    ones distinct) in its shortest form, which drops the float noise of Hydra's `range`
+    (`0.009000000000000001` -> `0.009`, `1e-5` -> `1e-05`); integers and text unchanged.
+    metrics.json and .hydra/ keep the exact value the run used."""
+    try:
+        int(value)
+        return value
+    except ValueError:
+        pass
+    try:
+        return repr(float(f"{float(value):.15g}"))
+    except ValueError:
+        return value
+
+
+def human_override(override: str) -> str:
+    """`lr=0.009000000000000001` -> `lr=0.009`: the value as human_value shows it."""
+    key, equals, value = override.partition("=")
+    return key + equals + human_value(value)
+
+
 def _read_overrides(job_dir: Path, metrics: dict[str, Any]) -> dict[str, str]:
     """The job's overrides from its metrics.json (written with the results it names), else
     from .hydra/overrides.yaml. Hydra rewrites .hydra/ when a reused sweep folder's job

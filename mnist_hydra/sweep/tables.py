@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from mnist_hydra import halving, rundir
 from mnist_hydra.sweep.read import (
-    METRIC_COLUMNS, Run, hydra_overrides, read_optuna, read_runs, read_sweep_config,
+    METRIC_COLUMNS, Run, human_value, hydra_overrides, read_optuna, read_runs, read_sweep_config,
     task_overrides,
 )
 from mnist_hydra.sweep.winner import EVALUATED, UNAVAILABLE, WinnerTest, winner_record
@@ -122,7 +122,8 @@ def _sort_key(run: Run) -> tuple[int, float, float, int]:
 
 
 def value_of(run: Run, name: str) -> str:
-    return run.overrides.get(name, "unset")
+    """The run's value of a parameter as shown everywhere in the summary (human_value)."""
+    return human_value(run.overrides.get(name, "unset"))
 
 
 def run_label(run: Run, swept: list[str]) -> str:
@@ -309,7 +310,7 @@ def optuna_line(summary: Summary) -> Optional[str]:
     data = summary.optuna
     if not data or not isinstance(data.get("best_params"), dict):
         return None
-    params = ", ".join(f"{k}={v}" for k, v in data["best_params"].items())
+    params = ", ".join(f"{k}={human_value(str(v))}" for k, v in data["best_params"].items())
     return f"Optuna best ({data.get('name', 'study')}): {params} {NO_VALUE} value {data.get('best_value')}"
 
 
