@@ -3,10 +3,12 @@ install, and the launcher passing Hydra's own launcher test suite."""
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 from hydra.test_utils.launcher_common_tests import LauncherTestSuite
+from hydra import version
 
 from conftest import REPO, TINY, cli_env, sweep_metrics
 
@@ -15,6 +17,14 @@ from conftest import REPO, TINY, cli_env, sweep_metrics
     ("submitit_local", ["hydra.launcher._target_=hydra_plugins.mnist_hydra_launcher.LocalLauncher"])])
 class TestLocalLauncher(LauncherTestSuite):
     """Hydra's own launcher tests, run against the project's submitit launcher."""
+
+    @pytest.fixture(autouse=True)
+    def fresh_version_base(self, hydra_restore_singletons: None) -> None:
+        """The suite expects a fresh process's version base, 1.1 (jobs chdir into their folder);
+        the app's tests compose with version_base="1.3", which Hydra keeps process-wide."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "version_base=1.1 selects Hydra 1.1 compatibility behavior"
+            version.setbase("1.1")
 
 
 def _without_checkout(cwd: Path) -> dict[str, str]:
