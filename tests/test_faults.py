@@ -420,4 +420,5 @@ def test_ctrl_c_mid_sweep_prints_the_resume_command_and_it_finishes_the_sweep(tm
     for job, stamp in finished.items():
         assert (sweep / job / "metrics.json").stat().st_mtime_ns == stamp, f"job {job} was retrained"
     assert [p for p in day.glob("*/*") if p.is_dir()] == [sweep], "the resume made a new folder"
-    assert len(summary_rows(sweep)) == 3
+    rows = summary_rows(sweep)
+    assert len(rows) == 3 and "seed" in rows[0] and "resume" not in rows[0], rows[0]  # what was swept: seed only

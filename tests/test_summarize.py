@@ -235,6 +235,20 @@ def test_unreadable_metrics_json(tmp_path: Path) -> None:
     assert [r.job for r in summary.rows] == [0, 1]
 
 
+def test_every_status_either_has_a_result_or_fails_the_sweep(tmp_path: Path) -> None:
+    """One list decides (rundir.RESULTS): a status this version does not know, or none at all,
+    counts as no result, for the exit status as for resume, which reruns such a run."""
+    from mnist_hydra import rundir
+
+    statuses = ["completed", "diverged", "stopped", "failed", "someday", None]
+    for job, status in enumerate(statuses):
+        write_job(tmp_path, job, [f"lr=0.{job + 1}"], {"status": status, "best_val_acc": 50.0})
+    summary = summarize_sweep(tmp_path)
+    assert [run.job for run in summary.unfinished] == [3, 4, 5]
+    assert [rundir.recorded_result(tmp_path / str(job)) is not None for job in range(6)] == [True] * 3 + [False] * 3
+    assert main([str(tmp_path), "--no-test"]) == 1
+
+
 def test_format_table(grid_sweep: Path) -> None:
     text = format_table(summarize_sweep(grid_sweep))
 
