@@ -145,13 +145,19 @@ def test_a_finished_run_of_another_config_is_not_overwritten(tmp_path):
 # -- 3. joblib workers die with the main process ------------------------------------------------
 
 def _processes() -> dict[int, tuple[int, str, str]]:
-    """pid -> (ppid, state, command line), from ps."""
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,stat=,args="], capture_output=True, text=True,
-                         check=True).stdout
+    """pid -> (ppid, state, command line), from /proc: whole command lines, whatever the
+    terminal's width (`ps -o args` cuts them at COLUMNS, and `loky` with them)."""
     table = {}
-    for line in out.splitlines():
-        pid, ppid, stat, *args = line.split(None, 3)
-        table[int(pid)] = (int(ppid), stat, args[0] if args else "")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():  # self, meminfo, ...
+            continue
+        try:
+            # stat: "pid (comm) state ppid ..."; comm may hold spaces and parentheses
+            state, ppid = (proc / "stat").read_text().rpartition(")")[2].split()[:2]
+            args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, ValueError):  # not a process, or it just ended
+            continue
+        table[int(proc.name)] = (int(ppid), state, args)
     return table
 
 
