@@ -351,6 +351,21 @@ def test_an_out_of_range_value_in_a_sweep_fails_that_job_with_one_message(tmp_pa
     assert "Traceback" not in output, output[-3000:]
 
 
+@pytest.mark.parametrize("key, folder", [
+    ("hydra.run.dir", "blocked/run"),  # as outputs/<date>/<time> with <date> a file
+    ("hydra.sweep.dir", "blocked/day/sweep"),  # a file further up
+])
+def test_a_file_where_the_date_folder_goes_ends_the_run_at_once(tmp_path, key, folder):
+    """The folder resolver tried <time>-1, -2, ... forever when a parent was a file."""
+    (tmp_path / "blocked").write_text("not a folder")
+    sweep = ["--multirun", "lr=0.001,0.01"] if key == "hydra.sweep.dir" else []
+    proc = run_cli([*sweep, *TINY, f"{key}=${{mnist_hydra.unique_dir:{folder}}}"], cwd=tmp_path, timeout=60)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.stderr.strip() == (f"mnist-hydra: error: blocked is a file, not a folder, so {folder} cannot be "
+                                   "created; move the file away or choose another hydra.run.dir / hydra.sweep.dir")
+    assert (tmp_path / "blocked").read_text() == "not a folder"
+
+
 def test_a_sweep_refused_for_a_type_error_leaves_no_folder(tmp_path):
     proc = run_cli(["--multirun", *TINY, "batch_size=16,1.5"], cwd=tmp_path, timeout=120)
     assert proc.returncode != 0
