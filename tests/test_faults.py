@@ -18,6 +18,7 @@ import pytest
 import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.tensorboard import SummaryWriter
 
 from conftest import EPOCH_TAGS, TINY, cli_env, csv_rows, event_files, run_cli, summary_rows, tensorboard_run
 from mnist_hydra.outputs import load_checkpoint, save_checkpoint
@@ -229,6 +230,25 @@ def test_a_rerun_after_sigkill_leaves_one_event_file_and_one_history(tmp_path):
     for tag in EPOCH_TAGS:
         assert [e.step for e in events.Scalars(tag)] == [1, 2], tag
     assert [int(r["epoch"]) for r in csv_rows(run_dir / "metrics.csv")] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_run_in_a_folder_holding_other_runs_keeps_their_event_files(tmp_path):
+    """A run pointed at a folder that holds a sweep's job folders, or the old tool's run
+    folders (its `log_dir` layout), removes no event file of theirs."""
+    folder = tmp_path / "runs"
+    for other in ("0/lr=0.001", "1/lr=0.01", "lr_0.001_bs_16"):  # two jobs' TensorBoard folders, an old run
+        with SummaryWriter(log_dir=str(folder / other)) as writer:
+            writer.add_scalar("Loss/train", 1.0, 1)
+    for job in ("0", "1"):
+        (folder / job / "metrics.json").write_text('{"status": "completed"}')
+    others = {p: p.read_bytes() for p in event_files(folder)}
+    assert len(others) == 3
+
+    proc = run_cli([*TINY, f"hydra.run.dir={folder}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {p: p.read_bytes() for p in event_files(folder) if p in others} == others
+    assert len(event_files(folder)) == 4  # and the run's own
 
 
 # -- 5. files honour the umask; 14. best.pt holds the drawn seed ----------------------------------
