@@ -272,13 +272,33 @@ def run_overrides(hydra_cfg: DictConfig) -> list[str]:
     return swept_only(overrides, job_plan(hydra_cfg)) if hydra_cfg.mode == RunMode.MULTIRUN else overrides
 
 
-def parallel_jobs(hydra_cfg: DictConfig) -> int:
-    """How many jobs of this sweep share the machine: joblib's n_jobs, else 1."""
+def joblib_workers(hydra_cfg: DictConfig) -> int:
+    """joblib's n_jobs as a number of worker processes; 1 when jobs run in the main process
+    (joblib with n_jobs=1, or another launcher)."""
     if hydra_cfg.mode != RunMode.MULTIRUN or "n_jobs" not in hydra_cfg.launcher:
         return 1
     n_jobs = int(hydra_cfg.launcher.n_jobs)
     # joblib's convention: -1 is every core, -2 all but one, ...
     return max(1, n_jobs if n_jobs > 0 else usable_cores() + 1 + n_jobs)
+
+
+def jobs_in_batch(hydra_cfg: DictConfig) -> int | None:
+    """How many jobs the sweeper hands the launcher together with this one (None: not
+    known): the basic sweeper's max_batch_size (default: every job), Optuna's n_jobs trials
+    at a time; jobs are numbered batch after batch, so the last batch holds the rest."""
+    size = job_plan(hydra_cfg).size
+    if size is None:
+        return None
+    per_batch = hydra_cfg.sweeper.get("max_batch_size") or hydra_cfg.sweeper.get("n_jobs") or size
+    first = hydra_cfg.job.num - hydra_cfg.job.num % per_batch
+    return max(1, min(per_batch, size - first))
+
+
+def parallel_jobs(hydra_cfg: DictConfig, workers: int) -> int:
+    """How many jobs of this sweep share the machine: joblib's workers, but no more than
+    the jobs of this batch (a 1-job sweep has the machine to itself)."""
+    batch = jobs_in_batch(hydra_cfg) if workers > 1 else None
+    return min(workers, batch or workers)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
@@ -293,9 +313,10 @@ def task(cfg: DictConfig) -> float:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     if hydra_cfg.runtime.choices.get("debug"):
         log.warning("DEBUG RUN (debug=%s): not a real result; folder %s", hydra_cfg.runtime.choices.debug, run_dir)
-    jobs = parallel_jobs(hydra_cfg)
-    if jobs > 1:
+    workers = joblib_workers(hydra_cfg)
+    if workers > 1:  # this is a joblib worker process
         exit_with_parent()
+    jobs = parallel_jobs(hydra_cfg, workers)
     identity = {"overrides": list(hydra_cfg.overrides.task), "config_hash": config_hash(cfg)}
     previous = finished_run(run_dir)
     if previous:
