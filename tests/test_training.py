@@ -16,7 +16,7 @@ from mnist_hydra.config import ConfigError, RunConfig
 from mnist_hydra.evaluate import CheckpointError, evaluate_checkpoint
 from mnist_hydra.losses import ManualCrossEntropy
 from mnist_hydra.runtime import run_device
-from mnist_hydra.training import Precision
+from mnist_hydra.training import Precision, autocast_speedup
 
 
 def _folder(parent: Path, name: str) -> Path:
@@ -61,6 +61,27 @@ def test_bf16_mixed_keeps_float32_weights_and_records_the_precision(tmp_path):
 def test_16_mixed_is_a_clear_error_off_cuda():
     with pytest.raises(ConfigError, match="precision=16-mixed needs a CUDA device"):
         run_device("cpu", "16-mixed")
+
+
+class SpinsOnTheDevice(torch.nn.Module):
+    """A model whose device work is a GPU spin (about 5 ms; ten times as long under
+    autocast): launching it takes microseconds either way, so only a probe that waits for
+    the device measures 0.1x."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(28 * 28, 10)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        torch.cuda._sleep(10_000_000 * (10 if torch.is_autocast_enabled("cuda") else 1))  # GPU clock cycles
+        return self.linear(images.flatten(1))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: launches return before the device is done")
+def test_the_precision_probe_times_the_device_work_not_the_launches():
+    images = torch.rand(64, 1, 28, 28, device="cuda")
+    speedup = autocast_speedup(SpinsOnTheDevice().cuda(), images, Precision("bf16-mixed"))
+    assert speedup == pytest.approx(0.1, rel=0.3)
 
 
 @pytest.mark.slow
