@@ -179,8 +179,10 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
         check_speed(cfg, parts, precision)
     cfg_hash = config_hash(cfg)
     result, seed = (restore(run_dir, cfg_hash, parts) if cfg.resume else None) or (FitResult(), seed)
-    # The drawn seed, not null, so that best.pt alone can replay the run.
-    config = {**resolved_config(cfg), "seed": seed}
+    # The drawn seed, not null, and the data folder as an absolute path, so that best.pt
+    # alone can replay the run, from any working folder.
+    resolved = resolved_config(cfg)
+    config = {**resolved, "seed": seed, "data": {**resolved["data"], "root": data_root(cfg)}}
     recorder = RunRecorder(run_dir, result.history, run_name)
 
     def on_epoch(row: EpochResult, is_best: bool) -> None:
@@ -218,6 +220,11 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
     return metrics
 
 
+def data_root(cfg: DictConfig) -> str:
+    """The run's data folder as an absolute path: `./data` means another folder elsewhere."""
+    return str(Path(cfg.data.root).expanduser().resolve())
+
+
 def batches_per_epoch(cfg: DictConfig, images: int) -> int:
     batches = -(-images // cfg.batch_size)
     return batches if cfg.limit_train_batches is None else min(batches, cfg.limit_train_batches)
@@ -249,7 +256,7 @@ def run_metrics(result: FitResult, cfg: DictConfig, *, test_acc: float | None, p
         "threads": threads,
         "precision": cfg.precision,
         "channels_last": cfg.channels_last,
-        "data_root": str(Path(cfg.data.root).expanduser().resolve()) if cfg.data.name.value == "mnist" else None,
+        "data_root": data_root(cfg) if cfg.data.name.value == "mnist" else None,
     }
 
 

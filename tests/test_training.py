@@ -200,3 +200,26 @@ def test_an_explicit_data_root_wins_over_mnist_root_and_is_recorded(tmp_path):
         env={**cli_env(tmp_path), "MNIST_ROOT": str(tmp_path / "no-such-folder")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["data_root"] == str(Path(real).resolve())
+
+
+@pytest.mark.slow
+def test_a_checkpoint_made_with_a_relative_data_root_evaluates_from_another_folder(tmp_path):
+    """best.pt records the data folder used as an absolute path, so mnist-eval (and the
+    summary's winner evaluation) find the data from any working folder."""
+    real = os.environ.get("MNIST_ROOT")
+    if not real:
+        pytest.skip("MNIST_ROOT is not set: full MNIST is needed (CI sets it)")
+    made, elsewhere = _folder(tmp_path, "made"), _folder(tmp_path, "elsewhere")
+    (made / "data").symlink_to(Path(real).resolve())
+    run = run_cli(["data.root=./data", "data.download=false", "data.train_size=200", "data.val_size=100",
+                   "limit_eval_images=100", "epochs=1", "hydra.run.dir=run"], cwd=made)
+    assert run.returncode == 0, run.stderr[-3000:]
+    state = torch.load(made / "run" / "best.pt", map_location="cpu", weights_only=True)
+    assert state["config"]["data"]["root"] == str((made / "data").resolve())
+
+    proc = run_cli([f"ckpt_path={made / 'run' / 'best.pt'}", "hydra.run.dir=eval"], cwd=elsewhere,
+                   module="mnist_hydra.eval")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((elsewhere / "eval" / "eval.json").read_text())
+    assert result["images"] == 100
+    assert result["accuracy"] == json.loads((made / "run" / "metrics.json").read_text())["test_acc"]
