@@ -330,7 +330,8 @@ def task(cfg: DictConfig) -> float:
         if cfg.resume and previous.get("config_hash") == identity["config_hash"]:
             log.info("resume: %s already holds a %s run of this config; skipped", run_dir, previous["status"])
             return float(previous["best_val_acc"] or 0.0)
-        # Only reachable in a reused sweep folder; its results stay (metrics.json names their config).
+        # Only reachable where the guard cannot list the jobs in advance (an Optuna search, guards.
+        # other_configs_runs); the results stay (metrics.json names their config).
         log.error("%s holds a finished run of another config (%s); not overwritten", run_dir,
                   " ".join(previous.get("overrides", [])) or "no overrides")
         return 0.0
