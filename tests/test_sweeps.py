@@ -92,17 +92,17 @@ def test_parallel_jobs_are_the_jobs_that_run_at_once(tmp_path, monkeypatch, laun
 
 
 def test_resume_into_a_sweep_folder_of_another_grid_is_refused_before_any_job_starts(tmp_path):
-    """Job 1 of the folder holds lr=0.01's finished run; the new grid's job 1 is lr=0.02.
+    """Job 0 of the folder holds lr=0.01's finished run; the new grid's job 0 is lr=0.02.
     It was logged, skipped, summarized with the old run and exit 0: lr=0.02 never ran."""
     sweep = tmp_path / "sweep"
-    first = run_cli(["--multirun", *TINY, "lr=0.001,0.01", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    first = run_cli(["--multirun", *TINY, "lr=0.01", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
 
-    proc = run_cli(["--multirun", *TINY, "lr=0.001,0.02", "resume=true", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    proc = run_cli(["--multirun", *TINY, "lr=0.02,0.001", "resume=true", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"mnist-hydra: error: {sweep} holds finished runs of other configs where this sweep's jobs go: job(s) 1 "
+        f"mnist-hydra: error: {sweep} holds finished runs of other configs where this sweep's jobs go: job(s) 0 "
         f"({' '.join([*TINY, 'lr=0.01'])}); resume=true continues the same sweep only: choose another "
         "hydra.sweep.dir")
     assert "Launching" not in proc.stdout + proc.stderr
