@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mnist_hydra import guards
-from mnist_hydra import rundir
+from mnist_hydra import halving, rundir
 from mnist_hydra.config import (
     CONFIG_DIR, RUN_CONTROL_KEYS, ConfigError, config_hash, override_key, register_configs, resolved_config,
     training_overrides, validate,
@@ -186,8 +186,10 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
         check_speed(cfg, parts, precision)
     cfg_hash = config_hash(cfg)
     result, seed = (restore(run_dir, cfg_hash, parts) if cfg.resume else None) or (FitResult(), seed)
-    # The drawn seed, not null, so that best.pt alone can replay the run (to the end).
-    config = {**{k: v for k, v in resolved_config(cfg).items() if k not in RUN_CONTROL_KEYS}, "seed": seed}
+    # The drawn seed, not null, and the data folder as an absolute path, so that best.pt
+    # alone can replay the run (to the end), from any working folder.
+    resolved = {k: v for k, v in resolved_config(cfg).items() if k not in RUN_CONTROL_KEYS}
+    config = {**resolved, "seed": seed, "data": {**resolved["data"], "root": data_root(cfg)}}
     recorder = RunRecorder(run_dir, result.history, run_name)
 
     def on_epoch(row: EpochResult, is_best: bool) -> None:
@@ -232,6 +234,11 @@ def target_epochs(cfg: DictConfig) -> int:
     return cfg.epochs if cfg.stop_at_epoch is None else min(cfg.stop_at_epoch, cfg.epochs)
 
 
+def data_root(cfg: DictConfig) -> str:
+    """The run's data folder as an absolute path: `./data` means another folder elsewhere."""
+    return str(Path(cfg.data.root).expanduser().resolve())
+
+
 def batches_per_epoch(cfg: DictConfig, images: int) -> int:
     batches = -(-images // cfg.batch_size)
     return batches if cfg.limit_train_batches is None else min(batches, cfg.limit_train_batches)
@@ -265,7 +272,7 @@ def run_metrics(result: FitResult, cfg: DictConfig, *, stopped: bool, test_acc: 
         "threads": threads,
         "precision": cfg.precision,
         "channels_last": cfg.channels_last,
-        "data_root": str(Path(cfg.data.root).expanduser().resolve()) if cfg.data.name.value == "mnist" else None,
+        "data_root": data_root(cfg) if cfg.data.name.value == "mnist" else None,
     }
 
 
@@ -288,13 +295,37 @@ def run_overrides(hydra_cfg: DictConfig) -> list[str]:
     return swept_only(overrides, job_plan(hydra_cfg)) if hydra_cfg.mode == RunMode.MULTIRUN else overrides
 
 
-def parallel_jobs(hydra_cfg: DictConfig) -> int:
-    """How many jobs of this sweep share the machine: joblib's n_jobs, else 1."""
+def joblib_workers(hydra_cfg: DictConfig) -> int:
+    """joblib's n_jobs as a number of worker processes; 1 when jobs run in the main process
+    (joblib with n_jobs=1, or another launcher)."""
     if hydra_cfg.mode != RunMode.MULTIRUN or "n_jobs" not in hydra_cfg.launcher:
         return 1
     n_jobs = int(hydra_cfg.launcher.n_jobs)
     # joblib's convention: -1 is every core, -2 all but one, ...
     return max(1, n_jobs if n_jobs > 0 else usable_cores() + 1 + n_jobs)
+
+
+def jobs_in_batch(hydra_cfg: DictConfig) -> int | None:
+    """How many jobs the sweeper hands the launcher together with this one (None: not
+    known): the basic sweeper's max_batch_size (default: every job), Optuna's n_jobs trials
+    at a time; jobs are numbered batch after batch, so the last batch holds the rest; a
+    halving study's running rung (its halving.json)."""
+    rung = halving.position(Path(str(hydra_cfg.sweep.dir)))
+    if rung is not None:
+        return len(rung.jobs)
+    size = job_plan(hydra_cfg).size
+    if size is None:
+        return None
+    per_batch = hydra_cfg.sweeper.get("max_batch_size") or hydra_cfg.sweeper.get("n_jobs") or size
+    first = hydra_cfg.job.num - hydra_cfg.job.num % per_batch
+    return max(1, min(per_batch, size - first))
+
+
+def parallel_jobs(hydra_cfg: DictConfig, workers: int) -> int:
+    """How many jobs of this sweep share the machine: joblib's workers, but no more than
+    the jobs of this batch (a 1-job sweep has the machine to itself)."""
+    batch = jobs_in_batch(hydra_cfg) if workers > 1 else None
+    return min(workers, batch or workers)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
@@ -310,9 +341,10 @@ def task(cfg: DictConfig) -> float:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     if hydra_cfg.runtime.choices.get("debug"):
         log.warning("DEBUG RUN (debug=%s): not a real result; folder %s", hydra_cfg.runtime.choices.debug, run_dir)
-    jobs = parallel_jobs(hydra_cfg)
-    if jobs > 1:
+    workers = joblib_workers(hydra_cfg)
+    if workers > 1:  # this is a joblib worker process
         exit_with_parent()
+    jobs = parallel_jobs(hydra_cfg, workers)
     # What was trained: a stopped run's later continuation is the same run.
     identity = {"overrides": training_overrides(str(o) for o in hydra_cfg.overrides.task),
                 "config_hash": config_hash(cfg)}
@@ -323,7 +355,8 @@ def task(cfg: DictConfig) -> float:
             return float(previous["best_val_acc"] or 0.0)
         # else a stopped run of this config goes on: train() continues it from last.pt
     elif previous is not None:
-        # Only reachable in a reused sweep folder; its results stay (metrics.json names their config).
+        # Only reachable where the guard cannot list the jobs in advance (an Optuna search, guards.
+        # other_configs_runs); the results stay (metrics.json names their config).
         log.error("%s holds a finished run of another config (%s); not overwritten", run_dir,
                   " ".join(previous.get("overrides", [])) or "no overrides")
         return 0.0

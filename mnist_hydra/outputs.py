@@ -68,6 +68,21 @@ def history_rows(history: list[EpochResult]) -> list[dict[str, Any]]:
     return [asdict(row) for row in history]
 
 
+def earlier_events(run_dir: Path) -> list[Path]:
+    """The event files earlier attempts of the run in run_dir left: only where one already
+    wrote metrics.csv, and only in run_dir itself or in a sub-folder holding nothing but
+    event files (its TensorBoard folder, named by that attempt's overrides). Anything deeper,
+    such as the job folders of a sweep that shares the folder, belongs to other runs."""
+    if not (run_dir / METRICS_CSV).exists():
+        return []
+    found = list(run_dir.glob(EVENTS_GLOB))
+    for sub in (p for p in run_dir.iterdir() if p.is_dir()):
+        files = list(sub.iterdir())
+        if files and all(f.is_file() and f.match(EVENTS_GLOB) for f in files):
+            found += files
+    return found
+
+
 class RunRecorder:
     """Per-epoch rows to metrics.csv and TensorBoard (in the sub-folder `name`, see
     tensorboard_name), flushed as they come, so an interrupted or diverged run still leaves
@@ -75,12 +90,13 @@ class RunRecorder:
 
     `history` holds the epochs a resumed run already has: the CSV is rewritten with them and
     TensorBoard drops anything the killed attempt logged after them (purge_step). A fresh run
-    removes event files of earlier attempts, so TensorBoard shows one history per folder.
+    removes the event files of its own earlier attempts (earlier_events), so TensorBoard
+    shows one history per run folder.
     """
 
     def __init__(self, run_dir: Path, history: Sequence[EpochResult] = (), name: str = UNNAMED_RUN) -> None:
         if not history:
-            for stale in list(run_dir.rglob(EVENTS_GLOB)):  # listed first: folders go below
+            for stale in earlier_events(run_dir):
                 stale.unlink()
                 if stale.parent != run_dir and not any(stale.parent.iterdir()):
                     stale.parent.rmdir()

@@ -13,6 +13,7 @@ import torch
 from mnist_hydra.config import ConfigError
 
 log = logging.getLogger(__name__)
+WATCHER = "exit-with-parent"  # the name of the thread exit_with_parent starts
 
 
 def seed_everything(seed: int | None, deterministic: bool) -> int:
@@ -96,7 +97,10 @@ def configure_threads(requested: int | None, parallel_jobs: int = 1) -> int:
 def exit_with_parent(poll_s: float = 1.0) -> None:
     """End this worker process when the process that started it dies (e.g. SIGKILL of a
     joblib sweep's main process): its workers would otherwise keep training and writing.
-    Polls the parent pid from a daemon thread; a dead parent's children are re-parented."""
+    Polls the parent pid from a daemon thread; a dead parent's children are re-parented.
+    Once per process: a joblib worker runs many jobs and calls this for each."""
+    if any(thread.name == WATCHER for thread in threading.enumerate()):
+        return
     parent = os.getppid()
 
     def watch() -> None:
@@ -104,4 +108,4 @@ def exit_with_parent(poll_s: float = 1.0) -> None:
             time.sleep(poll_s)
         os._exit(1)  # no cleanup to do that could not also be done by the killed parent
 
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    threading.Thread(target=watch, name=WATCHER, daemon=True).start()

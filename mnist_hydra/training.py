@@ -69,15 +69,23 @@ FP32 = Precision()
 def autocast_speedup(model: nn.Module, images: torch.Tensor, precision: Precision, steps: int = 3) -> float:
     """float32 time over `precision` time for forward + backward on one batch, on a copy of
     the model (one warm-up step each, then `steps` timed ones). Below 1: autocast is slower,
-    as bfloat16 is on CPUs without native bf16 instructions."""
+    as bfloat16 is on CPUs without native bf16 instructions. An accelerator runs the steps
+    asynchronously, so the clock is read only once it has finished them."""
     probe = copy.deepcopy(model).train()
+    device = images.device
+
+    def finish() -> None:
+        if device.type != "cpu":
+            torch.accelerator.synchronize(device)
 
     def seconds(p: Precision) -> float:
         for step in range(steps + 1):
             if step == 1:
+                finish()  # the warm-up step included
                 start = time.perf_counter()
-            with p.autocast(images.device):
+            with p.autocast(device):
                 probe(images).float().sum().backward()
+        finish()
         return time.perf_counter() - start
 
     return seconds(FP32) / seconds(precision)

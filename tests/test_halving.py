@@ -181,3 +181,24 @@ def test_ctrl_c_in_a_later_rung_then_resume_finishes_the_study_without_retrainin
     assert 2 <= continued and trained_before - 1 <= continued <= trained_before
     assert sweep_metrics(sweep)[survivor]["status"] == "completed"
     assert [int(r["epoch"]) for r in csv_rows(sweep / str(survivor) / "metrics.csv")] == list(range(1, 9))
+
+
+def test_the_jobs_of_a_rung_share_the_cores(tmp_path, monkeypatch):
+    """On 16 cores under joblib's default n_jobs=-1: 7 jobs of a rung get 2 threads each (16 // 7),
+    the last rung's single survivor all 16."""
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from mnist_hydra import app
+    from mnist_hydra.halving import Rung, Study, write_state
+
+    monkeypatch.setattr(app, "usable_cores", lambda: 16)
+    hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN, "launcher": {"n_jobs": -1}, "job": {"num": 23},
+                                  "sweeper": {"eta": 3}, "sweep": {"dir": str(tmp_path)}})
+    study = Study(3, 1, "val_acc", 20, 20, [Rung(1, list(range(20)), list(range(7))), Rung(3, list(range(7)))])
+    write_state(tmp_path, study)
+    assert app.parallel_jobs(hydra_cfg, app.joblib_workers(hydra_cfg)) == 7
+    study.rungs[-1].promoted = [0]
+    study.rungs.append(Rung(20, [0]))
+    write_state(tmp_path, study)
+    assert app.parallel_jobs(hydra_cfg, app.joblib_workers(hydra_cfg)) == 1

@@ -73,7 +73,7 @@ def test_module_runs_a_sweep_and_the_summary_commands_work(installed, tmp_path):
     assert {json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())["status"]
             for job in ("0", "1")} == {"completed"}
     again = _run([str(target / "bin" / "mnist-summarize"), "sweep"], tmp_path, env)
-    assert "lr" in again.stdout
+    assert "2 runs (2 completed); swept: lr" in again.stdout and "Best: lr=0.0" in again.stdout
     evaluated = _run([str(target / "bin" / "mnist-eval"), "ckpt_path=sweep/0/best.pt", "hydra.run.dir=eval"],
                      tmp_path, env)
     assert json.loads((tmp_path / "eval" / "eval.json").read_text())["images"] == 1000 and "accuracy" in evaluated.stdout

@@ -136,7 +136,7 @@ def test_bad_config_fails_before_any_run_folder_is_written(tmp_path):
     proc = run_cli(["lr=-1", f"hydra.run.dir={tmp_path / 'bad'}"], cwd=tmp_path)
     assert proc.returncode == 1
     assert "lr=-1.0 must be a finite number > 0" in proc.stderr
-    assert not (tmp_path / "bad" / "metrics.csv").exists()
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.parametrize("losses, expected", [

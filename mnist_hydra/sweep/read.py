@@ -190,20 +190,32 @@ def sweep_plan(hydra_cfg: dict[str, Any]) -> SweepPlan:
     params = sweeper.get("params") or {}
     if isinstance(sweeper.get("n_trials"), int):  # Optuna: its params are a search space
         return SweepPlan(sweeper["n_trials"], [str(k).lstrip("+") for k in params])
-    # Imported here: only the progress line and the summary's header need the parser.
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     arguments = [f"{k}={v}" for k, v in params.items()] + task_overrides(hydra_cfg)
     try:
-        overrides = OverridesParser.create().parse_overrides(arguments)
-        batches = BasicSweeper.split_arguments(overrides, None)
+        overrides = parse_sweep(arguments)
+        size = len(basic_sweep_jobs(overrides))
     except Exception as exc:  # glob sweeps need a config loader; an odd sweeper; a parse error
         log.debug("Cannot size the sweep from %s: %s", arguments, exc)
         return SweepPlan(None, [])
     last = {o.get_key_element(): o for o in overrides}  # a later override of a key wins
     swept = [key.lstrip("+") for key, o in last.items() if o.is_sweep_override()]
-    return SweepPlan(len(batches[0]), swept)
+    return SweepPlan(size, swept)
+
+
+def parse_sweep(arguments: list[str], config_loader: Any = None) -> list[Any]:
+    """Hydra's own parse of a sweep's overrides (a config loader expands glob sweeps)."""
+    # Imported here: only the progress line, the summary's header and the guard need the parser.
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create(config_loader=config_loader).parse_overrides(arguments)
+
+
+def basic_sweep_jobs(overrides: list[Any]) -> list[list[str]]:
+    """Every job's overrides in job order, as the basic sweeper launches them (one list
+    however it splits them into batches)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
 
 
 def job_plan(hydra: DictConfig) -> SweepPlan:
