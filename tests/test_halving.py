@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import EPOCH_TAGS, TINY, cli_env, csv_rows, run_cli, summary_rows, sweep_metrics, tensorboard_run
+from conftest import TINY, cli_env, csv_rows, epoch_scalars, run_cli, summary_rows, sweep_metrics
 from mnist_hydra.halving import planned_rungs, promote, rung_epochs, rung_score
 from test_faults import start, wait_for
 
@@ -73,12 +72,6 @@ def _history(run_dir: Path) -> list[dict[str, str]]:
     return [{k: v for k, v in row.items() if k != "seconds"} for row in csv_rows(run_dir / "metrics.csv")]
 
 
-def _scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    events = EventAccumulator(str(tensorboard_run(run_dir)))
-    events.Reload()
-    return {tag: [(s.step, s.value) for s in events.Scalars(tag)] for tag in EPOCH_TAGS}
-
-
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("halving")
@@ -133,7 +126,7 @@ def test_a_survivors_history_equals_an_uninterrupted_runs_bit_for_bit(study, tmp
     assert proc.returncode == 0, proc.stderr[-3000:]
     survivor, single = sweep / str(winner), tmp_path / "single"
     assert _history(survivor) == _history(single)
-    assert _scalars(survivor) == _scalars(single)
+    assert epoch_scalars(survivor) == epoch_scalars(single)
     kept = torch.load(survivor / "best.pt", weights_only=True)
     reference = torch.load(single / "best.pt", weights_only=True)
     assert kept["epoch"] == reference["epoch"]
