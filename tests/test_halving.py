@@ -195,3 +195,18 @@ def test_the_jobs_of_a_rung_share_the_cores(tmp_path, monkeypatch):
     study.rungs.append(Rung(20, [0]))
     write_state(tmp_path, study)
     assert app.parallel_jobs(hydra_cfg, app.joblib_workers(hydra_cfg)) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["hydra.sweeper.eta=1"], "invalid halving sweeper: hydra.sweeper.eta=1 must be >= 2"),
+    (["hydra.sweeper.metric=acc"], "hydra.sweeper.metric=acc must be one of val_acc, val_loss"),
+    (["epochs=2,3"], "needs one `epochs` for the whole grid (the last rung's), got epochs=2,3"),
+    (["stop_at_epoch=1"], "hydra/sweeper=halving sets stop_at_epoch per rung; leave it out"),
+])
+def test_a_study_that_cannot_run_is_refused_in_one_line_before_any_folder(tmp_path, args, message):
+    proc = run_cli(["--multirun", "hydra/sweeper=halving", *TINY, "lr=0.001,0.01", *args, "hydra.sweep.dir=sweep"],
+                   cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("mnist-hydra: error: ") and message in lines[0]
+    assert not (tmp_path / "sweep").exists()
