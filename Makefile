@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test test-fast bench
+.PHONY: setup run lint test test-fast bench
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	# constraints.txt pins the tested torch/torchvision/hydra versions (see README).
 	# The cluster (submitit) and search (Optuna) plugins too: their tests run in `make test`.
-	$(PY) -m pip install -c constraints.txt -e '.[dev,cluster,search]'
+	# compat: the checkout goes on sys.path, so Hydra, which finds plugins by scanning the
+	# hydra_plugins namespace, sees the project's sweeper and launchers from any folder.
+	$(PY) -m pip install -c constraints.txt -e '.[dev,cluster,search]' --config-settings editable_mode=compat
 	touch $@
 
 setup: $(VENV)/.installed
@@ -17,7 +19,12 @@ setup: $(VENV)/.installed
 run: setup
 	$(PY) -m mnist_hydra.run $(ARGS)
 
-test: setup
+# Lint and type checks (settings in pyproject.toml); `make test` runs them first, so CI fails on them.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: setup lint
 	$(PY) -m pytest -q $(ARGS)
 
 test-fast: setup

@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import torch
@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mnist_hydra import guards
-from mnist_hydra import rundir
+from mnist_hydra import halving, rundir
 from mnist_hydra.config import (
     CONFIG_DIR, RUN_CONTROL_KEYS, ConfigError, config_hash, override_key, register_configs, resolved_config,
     training_overrides, validate,
@@ -45,6 +45,9 @@ from mnist_hydra.training import (
 log = logging.getLogger("mnist_hydra")
 
 HPARAM_KEYS = ("lr", "batch_size", "weight_decay", "epochs", "precision")  # in every run's HParams entry
+# metrics.json fields a person sorts the HParams tab by, as `hparam/<name>`; one a run did not
+# measure (test_acc under test: false, best_val_acc of a run diverged in epoch 1) is left out.
+HPARAM_METRICS = ("best_val_acc", "best_epoch", "train_time_s", "test_acc")
 
 register_configs()
 register_resolver()
@@ -183,8 +186,10 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
         check_speed(cfg, parts, precision)
     cfg_hash = config_hash(cfg)
     result, seed = (restore(run_dir, cfg_hash, parts) if cfg.resume else None) or (FitResult(), seed)
-    # The drawn seed, not null, so that best.pt alone can replay the run (to the end).
-    config = {**{k: v for k, v in resolved_config(cfg).items() if k not in RUN_CONTROL_KEYS}, "seed": seed}
+    # The drawn seed, not null, and the data folder as an absolute path, so that best.pt
+    # alone can replay the run (to the end), from any working folder.
+    resolved = {k: v for k, v in resolved_config(cfg).items() if k not in RUN_CONTROL_KEYS}
+    config = {**resolved, "seed": seed, "data": {**resolved["data"], "root": data_root(cfg)}}
     recorder = RunRecorder(run_dir, result.history, run_name)
 
     def on_epoch(row: EpochResult, is_best: bool) -> None:
@@ -214,7 +219,7 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
         metrics = run_metrics(result, cfg, stopped=stopped, test_acc=test_acc, params=count_parameters(parts.model),
                               seconds=time.perf_counter() - started, seed=seed, device=device, threads=threads)
         recorder.log_hparams({**{key: cfg[key] for key in HPARAM_KEYS}, **(hparams or {}), "seed": seed},
-                             {"hparam/best_val_acc": result.best_val_acc or 0.0, "hparam/test_acc": test_acc or 0.0})
+                             {f"hparam/{key}": metrics[key] for key in HPARAM_METRICS if metrics[key] is not None})
     finally:
         recorder.close()
     if not stopped:  # finished: best.pt is the run's checkpoint
@@ -227,6 +232,11 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
 def target_epochs(cfg: DictConfig) -> int:
     """The epoch this run trains to: `epochs`, or `stop_at_epoch` when that comes first."""
     return cfg.epochs if cfg.stop_at_epoch is None else min(cfg.stop_at_epoch, cfg.epochs)
+
+
+def data_root(cfg: DictConfig) -> str:
+    """The run's data folder as an absolute path: `./data` means another folder elsewhere."""
+    return str(Path(cfg.data.root).expanduser().resolve())
 
 
 def batches_per_epoch(cfg: DictConfig, images: int) -> int:
@@ -262,7 +272,7 @@ def run_metrics(result: FitResult, cfg: DictConfig, *, stopped: bool, test_acc: 
         "threads": threads,
         "precision": cfg.precision,
         "channels_last": cfg.channels_last,
-        "data_root": str(Path(cfg.data.root).expanduser().resolve()) if cfg.data.name.value == "mnist" else None,
+        "data_root": data_root(cfg) if cfg.data.name.value == "mnist" else None,
     }
 
 
@@ -285,13 +295,37 @@ def run_overrides(hydra_cfg: DictConfig) -> list[str]:
     return swept_only(overrides, job_plan(hydra_cfg)) if hydra_cfg.mode == RunMode.MULTIRUN else overrides
 
 
-def parallel_jobs(hydra_cfg: DictConfig) -> int:
-    """How many jobs of this sweep share the machine: joblib's n_jobs, else 1."""
+def joblib_workers(hydra_cfg: DictConfig) -> int:
+    """joblib's n_jobs as a number of worker processes; 1 when jobs run in the main process
+    (joblib with n_jobs=1, or another launcher)."""
     if hydra_cfg.mode != RunMode.MULTIRUN or "n_jobs" not in hydra_cfg.launcher:
         return 1
     n_jobs = int(hydra_cfg.launcher.n_jobs)
     # joblib's convention: -1 is every core, -2 all but one, ...
     return max(1, n_jobs if n_jobs > 0 else usable_cores() + 1 + n_jobs)
+
+
+def jobs_in_batch(hydra_cfg: DictConfig) -> int | None:
+    """How many jobs the sweeper hands the launcher together with this one (None: not
+    known): the basic sweeper's max_batch_size (default: every job), Optuna's n_jobs trials
+    at a time; jobs are numbered batch after batch, so the last batch holds the rest; a
+    halving study's running rung (its halving.json)."""
+    rung = halving.position(Path(str(hydra_cfg.sweep.dir)))
+    if rung is not None:
+        return len(rung.jobs)
+    size = job_plan(hydra_cfg).size
+    if size is None:
+        return None
+    per_batch = hydra_cfg.sweeper.get("max_batch_size") or hydra_cfg.sweeper.get("n_jobs") or size
+    first = hydra_cfg.job.num - hydra_cfg.job.num % per_batch
+    return max(1, min(per_batch, size - first))
+
+
+def parallel_jobs(hydra_cfg: DictConfig, workers: int) -> int:
+    """How many jobs of this sweep share the machine: joblib's workers, but no more than
+    the jobs of this batch (a 1-job sweep has the machine to itself)."""
+    batch = jobs_in_batch(hydra_cfg) if workers > 1 else None
+    return min(workers, batch or workers)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
@@ -301,24 +335,28 @@ def task(cfg: DictConfig) -> float:
     In a sweep a failing job is recorded in its metrics.json and the sweep goes on;
     the sweep-summary callback then makes the process exit non-zero.
     """
-    hydra_cfg = HydraConfig.get()
+    # Annotated as the HydraConf dataclass, it is the DictConfig of cfg.hydra (keys set by plugins too).
+    hydra_cfg = cast(DictConfig, HydraConfig.get())
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     if hydra_cfg.runtime.choices.get("debug"):
         log.warning("DEBUG RUN (debug=%s): not a real result; folder %s", hydra_cfg.runtime.choices.debug, run_dir)
-    jobs = parallel_jobs(hydra_cfg)
-    if jobs > 1:
+    workers = joblib_workers(hydra_cfg)
+    if workers > 1:  # this is a joblib worker process
         exit_with_parent()
+    jobs = parallel_jobs(hydra_cfg, workers)
     # What was trained: a stopped run's later continuation is the same run.
     identity = {"overrides": training_overrides(str(o) for o in hydra_cfg.overrides.task),
                 "config_hash": config_hash(cfg)}
     previous = rundir.recorded_result(run_dir)
-    same_run = previous is not None and cfg.resume and previous.get("config_hash") == identity["config_hash"]
-    if same_run and rundir.reached(previous, target_epochs(cfg)):
-        log.info("resume: %s already holds a %s run of this config; skipped", run_dir, previous["status"])
-        return float(previous["best_val_acc"] or 0.0)
-    if previous and not same_run:  # (a stopped run of this config goes on: train() continues it)
-        # Only reachable in a reused sweep folder; its results stay (metrics.json names their config).
+    if previous is not None and cfg.resume and previous.get("config_hash") == identity["config_hash"]:
+        if rundir.reached(previous, target_epochs(cfg)):
+            log.info("resume: %s already holds a %s run of this config; skipped", run_dir, previous["status"])
+            return float(previous["best_val_acc"] or 0.0)
+        # else a stopped run of this config goes on: train() continues it from last.pt
+    elif previous is not None:
+        # Only reachable where the guard cannot list the jobs in advance (an Optuna search, guards.
+        # other_configs_runs); the results stay (metrics.json names their config).
         log.error("%s holds a finished run of another config (%s); not overwritten", run_dir,
                   " ".join(previous.get("overrides", [])) or "no overrides")
         return 0.0

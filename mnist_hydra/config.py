@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union, get_args, get_origin
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union, cast, get_args, get_origin
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -170,7 +170,7 @@ def training_overrides(overrides: Iterable[str]) -> list[str]:
 
 # The schema of each group option, found by its _target_; the schema with a MISSING _target_
 # (criterion) accepts any target. Used to reject keys a schema does not have, also with `+`.
-GROUP_SCHEMAS: dict[str, tuple[type, ...]] = {
+GROUP_SCHEMAS: dict[str, tuple[type[Any], ...]] = {  # dataclasses
     "model": (SimpleCNNConfig, ExperimentalCNNConfig),
     "optimizer": (SGDConfig, AdamConfig),
     "criterion": (CriterionConfig,),
@@ -210,7 +210,7 @@ def check_keys(cfg: DictConfig) -> None:
     """Reject keys no schema has. Hydra lets `+key=value` add any key, even to a structured
     config, and an ignored typo (`+data.trian_size=500`) silently trains on the defaults.
     The nodes are merged as plain data: a typed node merged onto its own schema is not checked."""
-    plain = OmegaConf.to_container(cfg, resolve=False)
+    plain = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))  # a DictConfig's container is a dict
     app_keys = {key: value for key, value in plain.items() if key != "hydra" and key not in GROUP_SCHEMAS}
     nodes = [("", RunConfig, app_keys)] + [(f"{group}.", _schema_for(group, cfg[group]), plain[group])
                                            for group in GROUP_SCHEMAS]
@@ -254,8 +254,8 @@ def validate(cfg: DictConfig) -> None:
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     """The app's config as plain data, interpolations resolved, without Hydra's own node."""
-    app_only = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
-    return OmegaConf.to_container(app_only, resolve=True, enum_to_str=True)
+    app_only = OmegaConf.masked_copy(cfg, [str(key) for key in cfg if key != "hydra"])
+    return cast(dict[str, Any], OmegaConf.to_container(app_only, resolve=True, enum_to_str=True))  # a dict, as above
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -374,8 +374,8 @@ def explain(err: BaseException) -> Optional[str]:
         hint = f"did you mean {group}={guess[0]}? " if guess else ""
         return f"{group}={option}: no such option; {hint}options: {', '.join(options)}"
     if isinstance(err, ConfigCompositionException) and isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
-        override = _OVERRIDE.search(str(err))
-        return unknown_key(str(cause.full_key), cause.object_type, override.group(1).partition("=")[2] if override else "")
+        advice = _OVERRIDE.search(str(err))
+        return unknown_key(str(cause.full_key), cause.object_type, advice.group(1).partition("=")[2] if advice else "")
     if isinstance(err, ConfigCompositionException) and isinstance(cause, ValidationError):
         key, name = str(cause.full_key), str(cause.key)
         rule = _what_to_type(key, *_field_type(cause.object_type, name),
@@ -397,9 +397,10 @@ def explain(err: BaseException) -> Optional[str]:
 def option_values(group: str, option: str) -> dict[str, Any]:
     """A group option's values: its file in conf/ over the schema it extends. Read, not
     composed: Hydra resolves the help (help_text) while it composes every config."""
-    values = OmegaConf.load(Path(CONFIG_DIR) / group / f"{option}.yaml")
+    values = cast(DictConfig, OmegaConf.load(Path(CONFIG_DIR) / group / f"{option}.yaml"))
     schema = ConfigStore.instance().load(f"{group}/{values.pop('defaults')[0]}.yaml").node
-    return OmegaConf.to_container(OmegaConf.merge(schema, values), resolve=False, enum_to_str=True)
+    return cast(dict[str, Any], OmegaConf.to_container(OmegaConf.merge(schema, values), resolve=False,
+                                                       enum_to_str=True))
 
 
 def _shown(value: Any) -> str:

@@ -27,7 +27,7 @@ def read_only_reason(directory: Path) -> str | None:
     return None
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Have `write(tmp)` write the file at the path tmp, a temp file in the same folder, and
     rename it over `path`.
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from mnist_hydra.guards import refuse
+
 RESOLVER = "mnist_hydra.unique_dir"
 _claimed: list[Path] = []
 _discarded: set[Path] = set()
@@ -30,8 +32,15 @@ def unique_dir(base: str) -> str:
             # parents again on every try: another process may just have removed an empty one
             candidate.parent.mkdir(parents=True, exist_ok=True)
             candidate.mkdir()
-        except (FileExistsError, FileNotFoundError):
+        except FileNotFoundError:
             continue
+        except (FileExistsError, NotADirectoryError):
+            if candidate.parent.is_dir():  # the name is taken: try the next one
+                continue
+            # a file where a parent folder must be: no name under it can ever be created
+            blocking = next(p for p in reversed(candidate.parents) if p.exists() and not p.is_dir())
+            refuse(f"{blocking} is a file, not a folder, so {path} cannot be created; "
+                   "move the file away or choose another hydra.run.dir / hydra.sweep.dir")
         _claimed.append(candidate)
         return str(candidate)
     raise AssertionError("unreachable")

@@ -11,14 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, NoReturn
 
+from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, open_dict
 
 from mnist_hydra.config import ConfigError, check_choices, config_hash, explain, validate, validate_grid
 from mnist_hydra.data import DataError, load_dataset
 from mnist_hydra.rundir import METRICS_JSON, recorded_result
 from mnist_hydra.runtime import run_device
-from mnist_hydra.sweep.read import grid_jobs
+from mnist_hydra.sweep.read import basic_sweep_jobs, parse_sweep
 
 PROG = "mnist-hydra"
 _sweep: dict[str, Path] = {}  # the folder of this process's run or sweep, for interrupted_message
@@ -52,6 +53,27 @@ def run_app(task: Callable[[], Any], prog: str = PROG) -> None:
 
 def finished_jobs(sweep_dir: Path) -> list[Path]:
     return sorted(p.parent for p in sweep_dir.glob(f"*/{METRICS_JSON}") if recorded_result(p.parent))
+
+
+def other_configs_runs(config: DictConfig, sweep_dir: Path) -> dict[str, list[str]]:
+    """The job folders of this sweep that hold a finished run of another config than the job
+    this sweep would run there, with that run's overrides. Only a basic sweeper's jobs are
+    known before they start; an Optuna search samples them as it goes (each job then
+    refuses by itself, in app.task)."""
+    if not str(config.hydra.sweeper._target_).endswith((".BasicSweeper", ".HalvingSweeper")):  # the same grid
+        return {}
+    loader = GlobalHydra.instance().config_loader()
+    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.params or {}).items()]
+    taken = {}
+    for num, overrides in enumerate(basic_sweep_jobs(parse_sweep([*params, *config.hydra.overrides.task], loader))):
+        job_cfg = loader.load_sweep_config(config, overrides)  # as the launcher composes it
+        with open_dict(job_cfg):
+            job_cfg.hydra.job.num = num
+        job_dir = sweep_dir / str(job_cfg.hydra.sweep.subdir)
+        previous = recorded_result(job_dir)
+        if previous and previous.get("config_hash") != config_hash(job_cfg):
+            taken[job_dir.name] = [str(o) for o in previous.get("overrides", [])]
+    return taken
 
 
 def check_data(configs: Iterable[DictConfig]) -> None:
@@ -88,9 +110,16 @@ class RunGuard(Callback):
         if done and not config.resume:
             refuse(f"{sweep_dir} already holds {len(done)} finished run(s); pass resume=true to skip "
                    "finished jobs of the same config and rerun the others, or choose another hydra.sweep.dir")
-        if config.hydra.sweeper._target_.endswith(".BasicSweeper"):  # other sweepers check their own
+        taken = other_configs_runs(config, sweep_dir) if done else {}
+        if taken:
+            jobs = ", ".join(f"{job} ({' '.join(overrides) or 'no overrides'})" for job, overrides in taken.items())
+            refuse(f"{sweep_dir} holds finished runs of other configs where this sweep's jobs go: job(s) {jobs}; "
+                   "resume=true continues the same sweep only: choose another hydra.sweep.dir")
+        if str(config.hydra.sweeper._target_).endswith(".BasicSweeper"):  # the halving sweeper checks its own
+            params = [f"{key}={value}" for key, value in (config.hydra.sweeper.params or {}).items()]
+            loader = GlobalHydra.instance().config_loader()
             try:
-                configs = validate_grid(grid_jobs(OmegaConf.to_container(config.hydra, resolve=False)))
+                configs = validate_grid(basic_sweep_jobs(parse_sweep([*params, *config.hydra.overrides.task], loader)))
             except ConfigError as err:
                 refuse(f"sweep refused before any job ran: {err}")
             # On a cluster the data is where the jobs run, which need not be here.

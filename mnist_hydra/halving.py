@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -38,6 +39,8 @@ class Rung:
     epochs: int  # every configuration of the rung trains to this epoch
     jobs: list[int]  # the job folders (grid positions) it launched
     promoted: Optional[list[int]] = None  # who goes on; None while the rung runs
+    started: Optional[float] = None  # time.time() at its launch
+    seconds: Optional[float] = None  # its launch's wall time
 
 
 @dataclass
@@ -156,11 +159,13 @@ def run_study(grid: list[list[str]], study: Study, sweep_dir: Path, launch: Laun
     for index, epoch in enumerate(schedule):
         if skipped(len(jobs), index, schedule):
             continue
-        rung = Rung(epoch, jobs)
+        started = time.time()
+        rung = Rung(epoch, jobs, started=started)
         study.rungs.append(rung)
         write_state(sweep_dir, study)  # its time stamp is the rung's start (progress lines)
         log.info("rung %d: %d configuration(s) to epoch %d", len(study.rungs), len(jobs), epoch)
         returns.append(launch([job_overrides(grid[job], job, epoch) for job in jobs], launched))
+        rung.seconds = round(time.time() - started, 3)
         launched += len(jobs)
         if epoch == study.epochs:
             rung.promoted = []

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hydra.core.utils import JobReturn, JobStatus
-from omegaconf import open_dict
+from hydra.types import HydraContext
+from omegaconf import DictConfig, open_dict
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ class RecordingLaunch:
     """Overrides BaseSubmititLauncher.launch: the plugin's own launch, with the executor's
     jobs wrapped so that collecting a lost job's result records it instead of raising."""
 
+    # Set by the submitit launcher this class is mixed into (hydra_plugins/mnist_hydra_launcher).
+    config: DictConfig
+    hydra_context: HydraContext
+
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         import submitit
 
@@ -55,17 +60,17 @@ class RecordingLaunch:
         class Executor(plugin_executor):  # type: ignore[misc, valid-type]
             def map_array(self, fn: Any, *iterables: Any) -> list[Any]:
                 # The plugin passes (overrides, job_dir_key, job_num, job_id, singleton_state).
-                args = list(zip(*iterables))
+                args = list(zip(*iterables, strict=True))
                 jobs = super().map_array(fn, *iterables)
-                return [_RecordingJob(job, launcher, a[0], a[2]) for job, a in zip(jobs, args)]
+                return [_RecordingJob(job, launcher, a[0], a[2]) for job, a in zip(jobs, args, strict=True)]
 
         # The plugin builds `submitit.AutoExecutor(...)` inside its launch; swap the class
         # for the duration of the call (the main process launches one batch at a time).
-        submitit.AutoExecutor = Executor
+        submitit.AutoExecutor = Executor  # type: ignore[misc]  # mypy forbids assigning to a class
         try:
             return super().launch(job_overrides, initial_job_idx)  # type: ignore[misc]
         finally:
-            submitit.AutoExecutor = plugin_executor
+            submitit.AutoExecutor = plugin_executor  # type: ignore[misc]
 
     def job_dir(self, overrides: Sequence[str], job_num: int) -> Path | None:
         """The folder Hydra gives this job (hydra.sweep.dir / hydra.sweep.subdir)."""

@@ -15,6 +15,7 @@ from torch.utils.tensorboard.summary import hparams as hparams_summary
 from mnist_hydra.config import training_overrides
 from mnist_hydra.files import atomic_write
 from mnist_hydra.rundir import EVENTS_GLOB, METRICS_CSV, METRICS_JSON
+from mnist_hydra.sweep.read import human_override, human_value
 from mnist_hydra.training import EpochResult
 
 CSV_FIELDS = [name for name in EpochResult.__dataclass_fields__]
@@ -26,10 +27,12 @@ def tensorboard_name(overrides: Sequence[str]) -> str:
     """The folder in the run folder that holds its TensorBoard events, and so the run's
     name in TensorBoard: its overrides, sorted and joined by commas as Hydra's
     override_dirname does (in a sweep TensorBoard puts the job number first:
-    `3/batch_size=8,lr=0.001`). Keys that change no result (RUN_CONTROL_KEYS) are left out;
-    `/` cannot be in a folder name; a long name keeps its start and a hash of the whole.
+    `3/batch_size=8,lr=0.001`), values as a person writes them (human_value). Keys that
+    change no result (RUN_CONTROL_KEYS) are left out; `/` cannot be in a folder name; a long
+    name keeps its start and a hash of the whole.
     """
-    name = ",".join(sorted(training_overrides(overrides))).replace("/", "_") or UNNAMED_RUN
+    kept = sorted(human_override(o) for o in training_overrides(overrides))
+    name = ",".join(kept).replace("/", "_") or UNNAMED_RUN
     if len(name.encode()) > MAX_NAME_BYTES:
         digest = hashlib.sha1(name.encode()).hexdigest()[:12]
         name = name.encode()[:MAX_NAME_BYTES - 13].decode(errors="ignore") + "-" + digest
@@ -65,6 +68,21 @@ def history_rows(history: list[EpochResult]) -> list[dict[str, Any]]:
     return [asdict(row) for row in history]
 
 
+def earlier_events(run_dir: Path) -> list[Path]:
+    """The event files earlier attempts of the run in run_dir left: only where one already
+    wrote metrics.csv, and only in run_dir itself or in a sub-folder holding nothing but
+    event files (its TensorBoard folder, named by that attempt's overrides). Anything deeper,
+    such as the job folders of a sweep that shares the folder, belongs to other runs."""
+    if not (run_dir / METRICS_CSV).exists():
+        return []
+    found = list(run_dir.glob(EVENTS_GLOB))
+    for sub in (p for p in run_dir.iterdir() if p.is_dir()):
+        files = list(sub.iterdir())
+        if files and all(f.is_file() and f.match(EVENTS_GLOB) for f in files):
+            found += files
+    return found
+
+
 class RunRecorder:
     """Per-epoch rows to metrics.csv and TensorBoard (in the sub-folder `name`, see
     tensorboard_name), flushed as they come, so an interrupted or diverged run still leaves
@@ -72,12 +90,13 @@ class RunRecorder:
 
     `history` holds the epochs a resumed run already has: the CSV is rewritten with them and
     TensorBoard drops anything the killed attempt logged after them (purge_step). A fresh run
-    removes event files of earlier attempts, so TensorBoard shows one history per folder.
+    removes the event files of its own earlier attempts (earlier_events), so TensorBoard
+    shows one history per run folder.
     """
 
-    def __init__(self, run_dir: Path, history: list[EpochResult] = (), name: str = UNNAMED_RUN) -> None:
+    def __init__(self, run_dir: Path, history: Sequence[EpochResult] = (), name: str = UNNAMED_RUN) -> None:
         if not history:
-            for stale in list(run_dir.rglob(EVENTS_GLOB)):  # listed first: folders go below
+            for stale in earlier_events(run_dir):
                 stale.unlink()
                 if stale.parent != run_dir and not any(stale.parent.iterdir()):
                     stale.parent.rmdir()
@@ -98,10 +117,22 @@ class RunRecorder:
 
     def log_hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         """The HParams tab: this run's settings against its final metrics, in the run's
-        own event file (SummaryWriter.add_hparams would make a sub-folder per call)."""
-        experiment, session_start, session_end = hparams_summary(hparams, metrics)
-        for summary in (experiment, session_start, session_end):
-            self.writer.file_writer.add_summary(summary)
+        own event file (SummaryWriter.add_hparams would make a sub-folder per call).
+
+        No experiment summary: one written per run holds only that run's values, and
+        TensorBoard takes the first it finds for the whole logdir, so no key would differ.
+        Without one TensorBoard builds the experiment from every run's values and marks the
+        keys that differ (the swept ones) to show first. A metric left out of `metrics` is
+        shown as absent. Floats as human_value writes them; booleans as typed (`false`),
+        which TensorBoard would otherwise show as 0 and 1.
+        """
+        shown = {key: float(human_value(repr(value))) if isinstance(value, float)
+                 else str(value).lower() if isinstance(value, bool) else value
+                 for key, value in hparams.items()}
+        _, session_start, session_end = hparams_summary(shown, metrics)
+        for summary in (session_start, session_end):
+            # torch's __init__ sets file_writer = None before creating it, so mypy infers None.
+            self.writer.file_writer.add_summary(summary)  # type: ignore[attr-defined]
         for name, value in metrics.items():
             self.writer.add_scalar(name, value)
 

@@ -13,6 +13,7 @@ import torch
 from mnist_hydra.config import ConfigError
 
 log = logging.getLogger(__name__)
+WATCHER = "exit-with-parent"  # the name of the thread exit_with_parent starts
 
 
 def seed_everything(seed: int | None, deterministic: bool) -> int:
@@ -33,8 +34,10 @@ def seed_everything(seed: int | None, deterministic: bool) -> int:
 def rng_states() -> dict[str, Any]:
     """Every random state a run draws from, for last.pt (a resumed run continues the same stream)."""
     # numpy's key array as a list: last.pt is loaded with weights_only=True, which refuses ndarrays.
+    # (numpy's stub types get_state() as its dict form; the default, legacy=True, returns this tuple.)
     name, key, pos, has_gauss, gauss = np.random.get_state()
-    states: dict[str, Any] = {"python": random.getstate(), "numpy": (name, key.tolist(), pos, has_gauss, gauss),
+    states: dict[str, Any] = {"python": random.getstate(),
+                              "numpy": (name, key.tolist(), pos, has_gauss, gauss),  # type: ignore[attr-defined]
                               "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
@@ -53,13 +56,12 @@ def set_rng_states(states: dict[str, Any]) -> None:
 def resolve_device(name: str) -> torch.device:
     """`auto` picks the accelerator torch finds (cuda, mps, ...), else cpu; an explicit
     device that is absent is an error."""
+    if name == "cpu":
+        return torch.device("cpu")
+    accelerator = torch.accelerator.current_accelerator(check_available=True)
     if name == "auto":
-        accelerator = torch.accelerator.current_accelerator(check_available=True)
         return accelerator if accelerator is not None else torch.device("cpu")
-    available = name == "cpu" or (
-        torch.accelerator.is_available() and torch.accelerator.current_accelerator().type == name
-    )
-    if not available:
+    if accelerator is None or accelerator.type != name:
         raise RuntimeError(f"device={name} requested but not available here; use device=auto or device=cpu")
     return torch.device(name)
 
@@ -95,7 +97,10 @@ def configure_threads(requested: int | None, parallel_jobs: int = 1) -> int:
 def exit_with_parent(poll_s: float = 1.0) -> None:
     """End this worker process when the process that started it dies (e.g. SIGKILL of a
     joblib sweep's main process): its workers would otherwise keep training and writing.
-    Polls the parent pid from a daemon thread; a dead parent's children are re-parented."""
+    Polls the parent pid from a daemon thread; a dead parent's children are re-parented.
+    Once per process: a joblib worker runs many jobs and calls this for each."""
+    if any(thread.name == WATCHER for thread in threading.enumerate()):
+        return
     parent = os.getppid()
 
     def watch() -> None:
@@ -103,4 +108,4 @@ def exit_with_parent(poll_s: float = 1.0) -> None:
             time.sleep(poll_s)
         os._exit(1)  # no cleanup to do that could not also be done by the killed parent
 
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    threading.Thread(target=watch, name=WATCHER, daemon=True).start()

@@ -69,15 +69,23 @@ FP32 = Precision()
 def autocast_speedup(model: nn.Module, images: torch.Tensor, precision: Precision, steps: int = 3) -> float:
     """float32 time over `precision` time for forward + backward on one batch, on a copy of
     the model (one warm-up step each, then `steps` timed ones). Below 1: autocast is slower,
-    as bfloat16 is on CPUs without native bf16 instructions."""
+    as bfloat16 is on CPUs without native bf16 instructions. An accelerator runs the steps
+    asynchronously, so the clock is read only once it has finished them."""
     probe = copy.deepcopy(model).train()
+    device = images.device
+
+    def finish() -> None:
+        if device.type != "cpu":
+            torch.accelerator.synchronize(device)
 
     def seconds(p: Precision) -> float:
         for step in range(steps + 1):
             if step == 1:
+                finish()  # the warm-up step included
                 start = time.perf_counter()
-            with p.autocast(images.device):
+            with p.autocast(device):
                 probe(images).float().sum().backward()
+        finish()
         return time.perf_counter() - start
 
     return seconds(FP32) / seconds(precision)
@@ -168,9 +176,10 @@ def fit(
     result = result or FitResult()
     for epoch in range(len(result.history) + 1, epochs + 1):
         start = time.perf_counter()
+        # The lambda is done with before the loop moves on, so it sees this epoch (bugbear cannot tell).
         train_loss, train_acc = train_epoch(
             model=model, data=train, batch_size=batch_size, optimizer=optimizer, criterion=criterion,
-            transform=transform, precision=precision, progress=lambda batches: progress(batches, epoch),
+            transform=transform, precision=precision, progress=lambda batches: progress(batches, epoch),  # noqa: B023
             max_batches=max_batches,
         )
         val_loss, val_acc = evaluate(model=model, data=val, criterion=criterion, transform=transform,

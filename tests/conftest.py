@@ -43,6 +43,15 @@ def tensorboard_run(run_dir: Path) -> Path:
     return folder
 
 
+def epoch_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """The run's per-epoch TensorBoard scalars, (step, value) by tag."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tensorboard_run(run_dir)))
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in EPOCH_TAGS}
+
+
 def csv_rows(path: Path) -> list[dict[str, str]]:
     with open(path) as f:
         return list(csv.DictReader(f))

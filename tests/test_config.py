@@ -57,7 +57,7 @@ def test_out_of_range_values_are_rejected_before_training(overrides, problem):
         validate(compose_config(overrides))
 
 
-def _expand(experiment: str, extra: list[str] = ()) -> list[list[str]]:
+def _expand(experiment: str, extra: tuple[str, ...] = ()) -> list[list[str]]:
     """The jobs Hydra's basic sweeper makes of an experiment's search space, without running them."""
     cfg = compose_config([f"+experiment={experiment}", *extra], return_hydra_config=True)
     params = [f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()]

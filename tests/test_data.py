@@ -67,7 +67,12 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Every IDX file read and verified, in order."""
     paths: list[Path] = []
     real_read = idx.read_verified
-    monkeypatch.setattr(idx, "read_verified", lambda path, expected: paths.append(path) or real_read(path, expected))
+
+    def recorded_read(path: Path, expected: str) -> bytes:
+        paths.append(path)
+        return real_read(path, expected)
+
+    monkeypatch.setattr(idx, "read_verified", recorded_read)
     return paths
 
 
@@ -79,12 +84,16 @@ def full_root() -> Path:
     return Path(root)
 
 
+def full_file(full_root: Path, name: str) -> Path:
+    path = data.find_file(full_root, name)
+    assert path is not None, f"incomplete MNIST under {full_root}: no {name}"
+    return path
+
+
 @pytest.fixture(scope="module")
 def raw_bytes(full_root: Path) -> dict[str, bytes]:
     """The verified, decompressed IDX files, read once per module."""
-    paths = {name: data.find_file(full_root, name) for name in FILES}
-    assert all(paths.values()), f"incomplete MNIST under {full_root}: {paths}"
-    return {name: idx.read_verified(path, idx.FULL_SHA256[name]) for name, path in paths.items()}
+    return {name: idx.read_verified(full_file(full_root, name), idx.FULL_SHA256[name]) for name in FILES}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +101,7 @@ def gz_bytes(full_root: Path, raw_bytes: dict[str, bytes]) -> dict[str, bytes]:
     """Gzipped IDX files: the originals when MNIST_ROOT holds .gz, else compressed here (fast level)."""
     out = {}
     for name in FILES:
-        path = data.find_file(full_root, name)
+        path = full_file(full_root, name)
         out[name] = path.read_bytes() if path.suffix == ".gz" else gzip.compress(raw_bytes[name], compresslevel=1)
     return out
 
@@ -138,7 +147,7 @@ def assert_full_mnist(tensors: data.MnistTensors) -> None:
 
 
 def assert_same(a: data.MnistTensors, b: data.MnistTensors) -> None:
-    for x, y in zip(idx.as_dict(a).values(), idx.as_dict(b).values()):
+    for x, y in zip(idx.as_dict(a).values(), idx.as_dict(b).values(), strict=True):
         assert x.dtype == y.dtype and torch.equal(x, y)
 
 
@@ -480,7 +489,7 @@ def test_sample_is_real_mnist(full_root, raw_bytes):
     """Each sample image occurs in the full set with the same label (spot-check the first few)."""
     sample = load_sample()
     full = idx.decode_files(raw_bytes, {name: full_root / name for name in FILES})
-    for image, label in zip(sample.test_images[:20], sample.test_labels[:20]):
+    for image, label in zip(sample.test_images[:20], sample.test_labels[:20], strict=True):
         matches = (full.test_images == image).flatten(1).all(1).nonzero().flatten()
         assert len(matches) >= 1 and label in full.test_labels[matches]
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import EPOCH_TAGS, TINY, cli_env, csv_rows, run_cli, summary_rows, sweep_metrics, tensorboard_run
+from conftest import TINY, cli_env, csv_rows, epoch_scalars, run_cli, summary_rows, sweep_metrics
 from mnist_hydra.halving import planned_rungs, promote, rung_epochs, rung_score
 from test_faults import start, wait_for
 
@@ -73,12 +72,6 @@ def _history(run_dir: Path) -> list[dict[str, str]]:
     return [{k: v for k, v in row.items() if k != "seconds"} for row in csv_rows(run_dir / "metrics.csv")]
 
 
-def _scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    events = EventAccumulator(str(tensorboard_run(run_dir)))
-    events.Reload()
-    return {tag: [(s.step, s.value) for s in events.Scalars(tag)] for tag in EPOCH_TAGS}
-
-
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("halving")
@@ -115,6 +108,7 @@ def test_a_halving_study_runs_its_rungs_and_keeps_every_run(study):
     assert [r["epochs_run"] for r in rows[1:]] == ["2", "1", "1"]  # ranked by how far they got
     summary = (sweep / "summary.md").read_text()
     assert "| 1 | 1 | 4 |" in summary and "| 3 | 3 | 1 | the last rung |" in summary
+    assert all(rung["seconds"] > 0 for rung in state["rungs"])
     # Progress lines count every rung's jobs and name the rung.
     lines = [line for line in proc.stdout.splitlines() if re.match(r"\[\d+/", line)]
     assert [line.split()[0] for line in lines] == [f"[{k}/7]" for k in range(1, 8)]
@@ -132,7 +126,7 @@ def test_a_survivors_history_equals_an_uninterrupted_runs_bit_for_bit(study, tmp
     assert proc.returncode == 0, proc.stderr[-3000:]
     survivor, single = sweep / str(winner), tmp_path / "single"
     assert _history(survivor) == _history(single)
-    assert _scalars(survivor) == _scalars(single)
+    assert epoch_scalars(survivor) == epoch_scalars(single)
     kept = torch.load(survivor / "best.pt", weights_only=True)
     reference = torch.load(single / "best.pt", weights_only=True)
     assert kept["epoch"] == reference["epoch"]
@@ -180,3 +174,39 @@ def test_ctrl_c_in_a_later_rung_then_resume_finishes_the_study_without_retrainin
     assert 2 <= continued and trained_before - 1 <= continued <= trained_before
     assert sweep_metrics(sweep)[survivor]["status"] == "completed"
     assert [int(r["epoch"]) for r in csv_rows(sweep / str(survivor) / "metrics.csv")] == list(range(1, 9))
+
+
+def test_the_jobs_of_a_rung_share_the_cores(tmp_path, monkeypatch):
+    """On 16 cores under joblib's default n_jobs=-1: 7 jobs of a rung get 2 threads each (16 // 7),
+    the last rung's single survivor all 16."""
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from mnist_hydra import app
+    from mnist_hydra.halving import Rung, Study, write_state
+
+    monkeypatch.setattr(app, "usable_cores", lambda: 16)
+    hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN, "launcher": {"n_jobs": -1}, "job": {"num": 23},
+                                  "sweeper": {"eta": 3}, "sweep": {"dir": str(tmp_path)}})
+    study = Study(3, 1, "val_acc", 20, 20, [Rung(1, list(range(20)), list(range(7))), Rung(3, list(range(7)))])
+    write_state(tmp_path, study)
+    assert app.parallel_jobs(hydra_cfg, app.joblib_workers(hydra_cfg)) == 7
+    study.rungs[-1].promoted = [0]
+    study.rungs.append(Rung(20, [0]))
+    write_state(tmp_path, study)
+    assert app.parallel_jobs(hydra_cfg, app.joblib_workers(hydra_cfg)) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["hydra.sweeper.eta=1"], "invalid halving sweeper: hydra.sweeper.eta=1 must be >= 2"),
+    (["hydra.sweeper.metric=acc"], "hydra.sweeper.metric=acc must be one of val_acc, val_loss"),
+    (["epochs=2,3"], "needs one `epochs` for the whole grid (the last rung's), got epochs=2,3"),
+    (["stop_at_epoch=1"], "hydra/sweeper=halving sets stop_at_epoch per rung; leave it out"),
+])
+def test_a_study_that_cannot_run_is_refused_in_one_line_before_any_folder(tmp_path, args, message):
+    proc = run_cli(["--multirun", "hydra/sweeper=halving", *TINY, "lr=0.001,0.01", *args, "hydra.sweep.dir=sweep"],
+                   cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("mnist-hydra: error: ") and message in lines[0]
+    assert not (tmp_path / "sweep").exists()

@@ -517,6 +517,6 @@ def test_legacy_grid_search_matches_hydra_multirun(tmp_path):
     rows_a, rows_b = _summary_rows(legacy_dir), _summary_rows(hydra_dir)
     assert len(rows_a) == len(rows_b) == 4
     assert [sorted(r) for r in rows_a] == [sorted(r) for r in rows_b]
-    for ra, rb in zip(rows_a, rows_b):
+    for ra, rb in zip(rows_a, rows_b, strict=True):
         for key in rb:
             assert _close(ra[key], rb[key]), (key, ra, rb)

@@ -5,12 +5,11 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 from conftest import TINY, run_cli
 from mnist_hydra.config import GROUP_SCHEMAS, ConfigError, RunConfig, compose_config, explain, validate, validate_grid
 from mnist_hydra.legacy.cli import build_command
-from mnist_hydra.sweep.read import grid_jobs
+from mnist_hydra.sweep.read import basic_sweep_jobs, parse_sweep
 
 MAX_LINES = 3
 
@@ -86,8 +85,8 @@ def test_a_bad_value_anywhere_in_a_sweep_refuses_it_before_any_job(tmp_path):
 
 def test_every_job_of_a_study_is_composed_and_a_bad_one_named():
     study = compose_config(["+experiment=lr_batch_grid"], return_hydra_config=True)
-    jobs = grid_jobs({"sweeper": OmegaConf.to_container(study.hydra.sweeper),  # as the sweep's hydra node
-                      "overrides": {"task": ["+experiment=lr_batch_grid", "lr=0.1,fast"]}})
+    params = [f"{key}={value}" for key, value in study.hydra.sweeper.params.items()]
+    jobs = basic_sweep_jobs(parse_sweep([*params, "+experiment=lr_batch_grid", "lr=0.1,fast"]))
     assert len(jobs) == 10 and all("+experiment=lr_batch_grid" in job for job in jobs)
     with pytest.raises(ConfigError, match=r"job 5 of the sweep \(lr=fast batch_size=8 .*lr must be a number"):
         validate_grid(jobs)

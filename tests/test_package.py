@@ -73,10 +73,19 @@ def test_module_runs_a_sweep_and_the_summary_commands_work(installed, tmp_path):
     assert {json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())["status"]
             for job in ("0", "1")} == {"completed"}
     again = _run([str(target / "bin" / "mnist-summarize"), "sweep"], tmp_path, env)
-    assert "lr" in again.stdout
+    assert "2 runs (2 completed); swept: lr" in again.stdout and "Best: lr=0.0" in again.stdout
     evaluated = _run([str(target / "bin" / "mnist-eval"), "ckpt_path=sweep/0/best.pt", "hydra.run.dir=eval"],
                      tmp_path, env)
     assert json.loads((tmp_path / "eval" / "eval.json").read_text())["images"] == 1000 and "accuracy" in evaluated.stdout
+
+
+def test_a_halving_sweep_runs_installed(installed, tmp_path):
+    target, env = installed
+    _run([str(target / "bin" / "mnist-hydra"), "-m", "hydra/sweeper=halving", *TINY, "epochs=2", "lr=0.001,0.01",
+          "hydra.sweep.dir=sweep"], tmp_path, env)
+    state = json.loads((tmp_path / "sweep" / "halving.json").read_text())
+    assert [(rung["epochs"], len(rung["jobs"])) for rung in state["rungs"]] == [(1, 2), (2, 1)]
+    assert (tmp_path / "sweep" / "summary.md").is_file()
 
 
 def test_legacy_and_help_work_installed(installed, tmp_path):

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import EPOCH_TAGS, TINY, cli_env, csv_rows, event_files, run_cli, tensorboard_run
+from conftest import EPOCH_TAGS, TINY, cli_env, csv_rows, epoch_scalars, event_files, run_cli
 
 pytestmark = pytest.mark.slow
 N, K = 6, 2
@@ -33,7 +32,7 @@ def kill_after_epochs(workdir: Path, run_dir: Path, k: int, *extra: str) -> None
                             text=True)
     deadline = time.monotonic() + 120
     while len(_rows(run_dir)) < k:
-        assert proc.poll() is None, f"the run ended before epoch {k}: {proc.stderr.read()[-2000:]}"
+        assert proc.poll() is None, f"the run ended before epoch {k}: {proc.communicate()[1][-2000:]}"
         assert time.monotonic() < deadline, "no epoch in time"
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
@@ -44,12 +43,6 @@ def kill_after_epochs(workdir: Path, run_dir: Path, k: int, *extra: str) -> None
 
 def _state(run_dir: Path, name: str = "best.pt") -> dict:
     return torch.load(run_dir / name, map_location="cpu", weights_only=True)
-
-
-def _epoch_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    events = EventAccumulator(str(tensorboard_run(run_dir)))
-    events.Reload()
-    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in EPOCH_TAGS}
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +83,7 @@ def test_a_run_killed_after_epoch_k_resumes_to_the_uninterrupted_result(referenc
     assert not (run_dir / "last.pt").exists(), "last.pt is deleted when the run finishes"
 
     # TensorBoard: one value per epoch and tag, the killed attempt's extra epochs purged.
-    scalars, ref_scalars = _epoch_scalars(run_dir), _epoch_scalars(ref_dir)
+    scalars, ref_scalars = epoch_scalars(run_dir), epoch_scalars(ref_dir)
     for tag in EPOCH_TAGS:
         assert [step for step, _ in scalars[tag]] == list(range(1, N + 1)), tag
         assert scalars[tag] == ref_scalars[tag], tag

@@ -171,3 +171,17 @@ def test_a_job_killed_by_scancel_is_recorded_the_summary_is_written_and_resume_r
     assert final[1]["status"] == "completed" and final[1]["epochs_run"] == 30
     assert [int(r["epoch"]) for r in csv_rows(job1 / "metrics.csv")] == list(range(1, 31))
     assert {r["job"]: r["status"] for r in summary_rows(sweep)} == {"0": "completed", "1": "completed"}
+
+
+def test_a_halving_study_on_slurm_continues_its_survivors_in_their_own_folders(slurm, tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli(["--multirun", "hydra/sweeper=halving", "hydra.sweeper.eta=2", *GRID, *TINY, "epochs=2", *SLURM,
+                    f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    state = yaml.safe_load((sweep / "halving.json").read_text())  # JSON is YAML
+    assert [(rung["epochs"], len(rung["jobs"])) for rung in state["rungs"]] == [(1, 4), (2, 2)]
+    metrics = sweep_metrics(sweep)
+    for job in state["rungs"][1]["jobs"]:  # one history per survivor, both rungs in its own folder
+        assert metrics[job]["status"] == "completed" and metrics[job]["threads"] == CPUS
+        assert [row["epoch"] for row in csv_rows(sweep / str(job) / "metrics.csv")] == ["1", "2"]
+    assert sorted(m["status"] for m in metrics.values()) == ["completed", "completed", "stopped", "stopped"]

@@ -4,9 +4,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import matplotlib.image
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
@@ -42,7 +43,7 @@ def grid_sweep(tmp_path: Path) -> Path:
     sweep = tmp_path / "grid"
     sweep.mkdir()
     (sweep / "multirun.yaml").write_text("hydra: {}\n")
-    jobs = [
+    jobs: list[tuple[str, str, Optional[dict[str, Any]]]] = [
         ("0.01", "8", {"best_val_acc": 95.0, "test_acc": 94.0}),
         ("0.01", "32", {"status": "diverged", "best_val_acc": 50.0}),
         ("0.01", "64", {"status": "failed", "error": "RuntimeError: boom | bad",
@@ -81,7 +82,7 @@ def assert_png(path: Path) -> None:
     assert image.shape[0] > 0 and image.shape[1] > 0
 
 
-def write_multirun_yaml(sweep: Path, task: list[str], hydra: list[str] = (),
+def write_multirun_yaml(sweep: Path, task: list[str], hydra: Sequence[str] = (),
                         params: Optional[dict[str, str]] = None) -> None:
     """The part of Hydra's multirun.yaml the summary reads."""
     config = {"hydra": {"overrides": {"hydra": ["hydra.mode=MULTIRUN", *hydra], "task": task},
@@ -172,7 +173,7 @@ def test_repeated_configurations_are_aggregated_and_seeds_are_the_ones_used(seed
     ]
     rows = {row["job"]: row for row in summary_rows(seeds_sweep)}
     assert [rows[str(j)]["seed"] for j in range(6)] == ["42", "42", "42", "7", "8", "9"]
-    assert "seed" not in summary.swept[1:]  # only one swept parameter: no pivot
+    assert summary.swept == ["seed"] and summary.pivot is None  # one swept parameter: no pivot
     md = (seeds_sweep / "summary.md").read_text(encoding="utf-8")
     assert "| null | 3 | 2 | 81.00% | ±1.41 | 80.00% | ±1.41 |" in md
     assert "| 3 | 7 | completed | 80.00% |" in md  # job 3: seed=null drew 7
@@ -234,6 +235,20 @@ def test_unreadable_metrics_json(tmp_path: Path) -> None:
     assert [r.job for r in summary.rows] == [0, 1]
 
 
+def test_every_status_either_has_a_result_or_fails_the_sweep(tmp_path: Path) -> None:
+    """One list decides (rundir.RESULTS): a status this version does not know, or none at all,
+    counts as no result, for the exit status as for resume, which reruns such a run."""
+    from mnist_hydra import rundir
+
+    statuses = ["completed", "diverged", "stopped", "failed", "someday", None]
+    for job, status in enumerate(statuses):
+        write_job(tmp_path, job, [f"lr=0.{job + 1}"], {"status": status, "best_val_acc": 50.0})
+    summary = summarize_sweep(tmp_path)
+    assert [run.job for run in summary.unfinished] == [3, 4, 5]
+    assert [rundir.recorded_result(tmp_path / str(job)) is not None for job in range(6)] == [True] * 3 + [False] * 3
+    assert main([str(tmp_path), "--no-test"]) == 1
+
+
 def test_format_table(grid_sweep: Path) -> None:
     text = format_table(summarize_sweep(grid_sweep))
 
@@ -261,7 +276,7 @@ def fake_evaluate(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         return {"accuracy": 88.5, "loss": 0.4, "split": split, "images": 1000}
 
     module = types.ModuleType("mnist_hydra.evaluate")
-    module.evaluate_checkpoint = evaluate_checkpoint
+    module.evaluate_checkpoint = evaluate_checkpoint  # type: ignore[attr-defined]  # a module made here
     monkeypatch.setitem(sys.modules, "mnist_hydra.evaluate", module)
     return calls
 
@@ -392,30 +407,67 @@ def wide_sweep(tmp_path: Path) -> Path:
 
 
 def test_plots_stay_readable_at_20_runs_and_4_parameters(wide_sweep: Path) -> None:
-    from mnist_hydra.sweep.plots import plot_bars, plot_curves, plot_heatmap
+    from mnist_hydra.sweep.plots import plot_bars, plot_heatmap
     from mnist_hydra.sweep.tables import build_pivot, build_summary
 
     summary = build_summary(wide_sweep)
     assert len(summary.swept) == 4
 
-    curves = plot_curves(summary, wide_sweep / "curves.png").axes[0]
-    styles = {(line.get_color(), line.get_linestyle()) for line in curves.get_lines()}
-    assert len(curves.get_lines()) == 20 and len(styles) == 20  # no two curves look alike
-
     bars = plot_bars(summary, wide_sweep / "summary.png").axes[0]
-    top = max(r.metrics["best_val_acc"] for r in summary.runs)
+    top = max(r.metrics["best_val_acc"] or 0.0 for r in summary.runs)
     labels = [t for t in bars.texts if t.get_text().endswith("%")]
-    assert len(labels) == 20 and all(t.get_rotation() == 90 for t in labels)
-    assert bars.get_ylim()[1] >= top * 1.2  # headroom: vertical labels end below the title
-    assert bars.get_xticklabels()[0].get_text() == "0.001 / 8 / adam / 0"
-    assert bars.get_xlabel() == "lr / batch_size / optimizer / weight_decay"
+    assert len(labels) == 20 and all(t.get_rotation() == 0 for t in labels)  # horizontal bars: legible
+    assert bars.get_xlim()[1] >= top * 1.1  # room for the value labels beside the best bar
+    assert bars.get_yticklabels()[0].get_text() == "0.001 / 8 / adam / 0"  # job 0 at the top
+    assert bars.get_ylim()[0] > bars.get_ylim()[1]
+    assert bars.get_ylabel() == "lr / batch_size / optimizer / weight_decay"
 
     heatmap = plot_heatmap(build_pivot(summary.runs, "lr", "batch_size"), wide_sweep / "heat.png")
     colorbar = heatmap.axes[1]
     assert colorbar.get_ylabel() == "best validation accuracy (%)"
     assert colorbar.yaxis.get_major_formatter()(95.0, 0) == "95.0%"
-    for name in ["curves.png", "summary.png", "heat.png"]:
+    for name in ["summary.png", "heat.png"]:
         assert_png(wide_sweep / name)
+
+
+LRS = [f"{0.001 * (i + 1)}" for i in range(10)]  # Python's floats, as Hydra's range(0.001,0.011,0.001)
+
+
+@pytest.fixture
+def sweep_60(tmp_path: Path) -> Path:
+    """lr (a float range: 0.009000000000000001) x 6 batch sizes, 3 epochs; the worst run
+    (job 0) stopped after its first epoch."""
+    assert "0.009000000000000001" in LRS
+    for job in range(60):
+        lr, bs = LRS[job // 6], [16, 32, 64, 128, 256, 512][job % 6]
+        accs = (50.0 + job * 0.2, 60.0 + job * 0.3, 70.0 + job * 0.4)[:1 if job == 0 else 3]
+        write_job(tmp_path, job, [f"lr={lr}", f"batch_size={bs}"], {"best_val_acc": max(accs)}, accs)
+    return tmp_path
+
+
+def test_curves_of_60_runs_name_the_best_ten_and_draw_the_rest_quietly(sweep_60: Path) -> None:
+    from mnist_hydra.sweep.plots import plot_curves
+    from mnist_hydra.sweep.tables import build_summary
+
+    summary = build_summary(sweep_60)
+    figure = plot_curves(summary, sweep_60 / "curves.png")
+    assert figure is not None
+    ax = figure.axes[0]
+    legend = ax.get_legend()
+    assert legend is not None
+    entries = [text.get_text() for text in legend.get_texts()]
+    assert len(entries) == 11 and entries[-1] == "the other 50 runs"  # at most a dozen
+    best = [f"lr=0.01, batch_size={bs}" for bs in (512, 256, 128, 64, 32, 16)] + \
+           [f"lr=0.009, batch_size={bs}" for bs in (512, 256, 128, 64)]  # best first, as people write 0.009
+    assert [entry.rpartition(" (")[0] for entry in entries[:-1]] == best
+    assert all(tick == int(tick) for tick in ax.get_xticks() if ax.get_xlim()[0] <= tick <= ax.get_xlim()[1])
+    lines = ax.get_lines()
+    assert len(lines) == 60 and len({(line.get_color(), line.get_linestyle()) for line in lines[:10]}) == 10
+    epochs = [np.asarray(line.get_xdata()) for line in lines]
+    assert max(x[-1] for x in epochs) == 3
+    (stopped,) = [x for x in epochs if len(x) == 1]  # job 0 ends at its last epoch
+    assert list(stopped) == [1]
+    assert_png(sweep_60 / "curves.png")
 
 
 # ---------------------------------------------------------------------------- callback

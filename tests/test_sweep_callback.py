@@ -7,14 +7,14 @@ from pathlib import Path
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from mnist_hydra.sweep.callback import JobProgressCallback, finished_rank, format_duration, progress_line
 from mnist_hydra.sweep.read import job_dirs, sweep_plan
 from test_summarize import write_job, write_multirun_yaml
 
 
-def job_config(sweep: Path, job: int, sweeper: dict = None) -> OmegaConf:
+def job_config(sweep: Path, job: int, sweeper: dict | None = None) -> DictConfig:
     return OmegaConf.create({"hydra": {
         "mode": RunMode.MULTIRUN, "sweep": {"dir": str(sweep)}, "job": {"num": job},
         "runtime": {"output_dir": str(sweep / str(job))}, "sweeper": sweeper or {}}})

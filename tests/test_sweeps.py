@@ -11,6 +11,10 @@ import yaml
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
 from conftest import TINY, cli_env, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from mnist_hydra import app
 from mnist_hydra.runtime import usable_cores
 
 pytestmark = pytest.mark.slow
@@ -60,6 +64,49 @@ def test_joblib_runs_in_parallel_with_split_threads_and_gives_the_same_metrics(b
         assert joblib[job]["best_val_acc"] == pytest.approx(basic[job]["best_val_acc"], abs=1.01)
         assert joblib[job]["final_train_loss"] == pytest.approx(basic[job]["final_train_loss"], rel=1e-3)
     assert len(summary_rows(sweep)) == 4
+
+
+def test_a_one_job_joblib_sweep_gets_every_core(tmp_path):
+    """joblib's default n_jobs=-1 means a worker per core, but with one job to run that job
+    has the machine to itself."""
+    sweep = tmp_path / "sweep"
+    proc = run_cli(["--multirun", *TINY, "seed=1", "hydra/launcher=joblib", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sweep_metrics(sweep)[0]["threads"] == usable_cores()
+
+
+@pytest.mark.parametrize("launcher, sweeper, job, expected", [
+    ({"n_jobs": -1}, {"params": {"lr": "1,2,3,4"}}, 0, 4),  # 4 jobs, 16 workers: 4 threads each
+    ({"n_jobs": 2}, {"params": {"lr": "1"}}, 0, 1),
+    ({"n_jobs": -1}, {"max_batch_size": 3, "params": {"lr": "1,2,3,4,5"}}, 4, 2),  # the last batch: jobs 3, 4
+    ({"n_jobs": 8}, {"n_trials": 5, "n_jobs": 2, "params": {}}, 1, 2),  # Optuna: 2 trials at a time
+    ({"n_jobs": 8}, {"n_trials": 5, "n_jobs": 2, "params": {}}, 4, 1),
+    ({}, {"params": {"lr": "1,2"}}, 0, 1),  # the basic launcher: one job at a time
+])
+def test_parallel_jobs_are_the_jobs_that_run_at_once(tmp_path, monkeypatch, launcher, sweeper, job, expected):
+    """On 16 cores; the sweep's size from the sweeper (no multirun.yaml in the folder)."""
+    monkeypatch.setattr(app, "usable_cores", lambda: 16)
+    hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN, "launcher": launcher, "sweeper": sweeper,
+                                  "job": {"num": job}, "sweep": {"dir": str(tmp_path)}})
+    assert app.parallel_jobs(hydra_cfg, app.joblib_workers(hydra_cfg)) == expected
+
+
+def test_resume_into_a_sweep_folder_of_another_grid_is_refused_before_any_job_starts(tmp_path):
+    """Job 0 of the folder holds lr=0.01's finished run; the new grid's job 0 is lr=0.02.
+    It was logged, skipped, summarized with the old run and exit 0: lr=0.02 never ran."""
+    sweep = tmp_path / "sweep"
+    first = run_cli(["--multirun", *TINY, "lr=0.01", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+
+    proc = run_cli(["--multirun", *TINY, "lr=0.02,0.001", "resume=true", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"mnist-hydra: error: {sweep} holds finished runs of other configs where this sweep's jobs go: job(s) 0 "
+        f"({' '.join([*TINY, 'lr=0.01'])}); resume=true continues the same sweep only: choose another "
+        "hydra.sweep.dir")
+    assert "Launching" not in proc.stdout + proc.stderr
+    assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])

@@ -16,7 +16,7 @@ from mnist_hydra.config import ConfigError, RunConfig
 from mnist_hydra.evaluate import CheckpointError, evaluate_checkpoint
 from mnist_hydra.losses import ManualCrossEntropy
 from mnist_hydra.runtime import run_device
-from mnist_hydra.training import Precision
+from mnist_hydra.training import Precision, autocast_speedup
 
 
 def _folder(parent: Path, name: str) -> Path:
@@ -61,6 +61,27 @@ def test_bf16_mixed_keeps_float32_weights_and_records_the_precision(tmp_path):
 def test_16_mixed_is_a_clear_error_off_cuda():
     with pytest.raises(ConfigError, match="precision=16-mixed needs a CUDA device"):
         run_device("cpu", "16-mixed")
+
+
+class SpinsOnTheDevice(torch.nn.Module):
+    """A model whose device work is a GPU spin (about 5 ms; ten times as long under
+    autocast): launching it takes microseconds either way, so only a probe that waits for
+    the device measures 0.1x."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(28 * 28, 10)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        torch.cuda._sleep(10_000_000 * (10 if torch.is_autocast_enabled("cuda") else 1))  # GPU clock cycles
+        return self.linear(images.flatten(1))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: launches return before the device is done")
+def test_the_precision_probe_times_the_device_work_not_the_launches():
+    images = torch.rand(64, 1, 28, 28, device="cuda")
+    speedup = autocast_speedup(SpinsOnTheDevice().cuda(), images, Precision("bf16-mixed"))
+    assert speedup == pytest.approx(0.1, rel=0.3)
 
 
 @pytest.mark.slow
@@ -179,3 +200,26 @@ def test_an_explicit_data_root_wins_over_mnist_root_and_is_recorded(tmp_path):
         env={**cli_env(tmp_path), "MNIST_ROOT": str(tmp_path / "no-such-folder")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["data_root"] == str(Path(real).resolve())
+
+
+@pytest.mark.slow
+def test_a_checkpoint_made_with_a_relative_data_root_evaluates_from_another_folder(tmp_path):
+    """best.pt records the data folder used as an absolute path, so mnist-eval (and the
+    summary's winner evaluation) find the data from any working folder."""
+    real = os.environ.get("MNIST_ROOT")
+    if not real:
+        pytest.skip("MNIST_ROOT is not set: full MNIST is needed (CI sets it)")
+    made, elsewhere = _folder(tmp_path, "made"), _folder(tmp_path, "elsewhere")
+    (made / "data").symlink_to(Path(real).resolve())
+    run = run_cli(["data.root=./data", "data.download=false", "data.train_size=200", "data.val_size=100",
+                   "limit_eval_images=100", "epochs=1", "hydra.run.dir=run"], cwd=made)
+    assert run.returncode == 0, run.stderr[-3000:]
+    state = torch.load(made / "run" / "best.pt", map_location="cpu", weights_only=True)
+    assert state["config"]["data"]["root"] == str((made / "data").resolve())
+
+    proc = run_cli([f"ckpt_path={made / 'run' / 'best.pt'}", "hydra.run.dir=eval"], cwd=elsewhere,
+                   module="mnist_hydra.eval")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((elsewhere / "eval" / "eval.json").read_text())
+    assert result["images"] == 100
+    assert result["accuracy"] == json.loads((made / "run" / "metrics.json").read_text())["test_acc"]

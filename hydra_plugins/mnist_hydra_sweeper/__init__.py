@@ -13,6 +13,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from mnist_hydra.config import override_key, validate_grid
+from mnist_hydra.guards import refuse
 from mnist_hydra.halving import METRICS, Study, run_study
 
 
@@ -39,22 +40,21 @@ class HalvingSweeper(BasicSweeper):
             ("metric", metric, metric in METRICS, f"must be one of {', '.join(METRICS)}"),
         ] if not ok]
         if problems:
-            raise ValueError("invalid halving sweeper: " + "; ".join(problems))
+            refuse("invalid halving sweeper: " + "; ".join(problems))
         self.eta, self.min_epochs, self.metric = eta, min_epochs, metric
 
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         loader = self.hydra_context.config_loader
         overrides = OverridesParser.create(config_loader=loader).parse_overrides(self._parse_config() + arguments)
-        controlled = [o.input_line for o in overrides if override_key(o.input_line) == "stop_at_epoch"]
-        if controlled:
-            raise ValueError(f"{controlled[0]}: hydra/sweeper=halving sets stop_at_epoch per rung; leave it out")
+        if any(override_key(o.get_key_element()) == "stop_at_epoch" for o in overrides):
+            refuse("hydra/sweeper=halving sets stop_at_epoch per rung; leave it out")
         grid = self.split_arguments(overrides, None)[0]
         # Composing and validating every configuration checks the grid before anything trains.
         epochs = {cfg.epochs for cfg in validate_grid(grid)}
         if len(epochs) > 1:
-            raise ValueError(f"hydra/sweeper=halving needs one `epochs` for the whole grid (the last rung's), "
-                             f"got {sorted(epochs)}")
+            refuse(f"hydra/sweeper=halving needs one `epochs` for the whole grid (the last rung's), got "
+                   f"epochs={','.join(map(str, sorted(epochs)))}; sweep epochs with the basic sweeper")
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")

@@ -44,7 +44,7 @@ def load_mnist(root: str | os.PathLike, download: bool = False) -> MnistTensors:
         if not writable(root_path):
             raise not_writable(root_path, "the folder is read-only")
         download_mnist(root_path, missing)
-    paths = {name: find_file(root_path, name) for name in FILES}
+    paths = {name: path for name in FILES if (path := find_file(root_path, name)) is not None}  # all four, by now
     key = cache_key(paths, FULL_SHA256)
     return memoized(root_path, key, lambda: load_cached(root_path, key, paths))
 

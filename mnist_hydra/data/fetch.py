@@ -9,6 +9,7 @@ import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from mnist_hydra.data.idx import FILES, FULL_SHA256, SET_ROOT, DataError, read_verified
@@ -102,7 +103,7 @@ def download_mnist(root: Path, names: list[str]) -> None:
         try:
             root.mkdir(parents=True, exist_ok=True)
             for name, data in files.items():
-                atomic_write(root / name, lambda tmp, data=data: tmp.write_bytes(data))
+                atomic_write(root / name, partial(Path.write_bytes, data=data))
         except OSError as exc:
             raise not_writable(root, exc.strerror or str(exc)) from exc
         log.info("MNIST: verified and placed under %s", root)

@@ -124,7 +124,8 @@ def decode_files(files: dict[str, bytes], paths: dict[str, Path]) -> MnistTensor
 
 def as_dict(tensors: MnistTensors) -> dict[str, torch.Tensor]:
     """The tensors keyed by IDX file name, in FILES order."""
-    return dict(zip(FILES, (tensors.train_images, tensors.train_labels, tensors.test_images, tensors.test_labels)))
+    return dict(zip(FILES, (tensors.train_images, tensors.train_labels, tensors.test_images, tensors.test_labels),
+                    strict=True))
 
 
 def load_verified(paths: dict[str, Path], sums: dict[str, str]) -> MnistTensors:

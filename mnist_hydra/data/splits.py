@@ -14,10 +14,8 @@ def split_indices(
     used for validation; both None -> 10% (rounded down) for validation, the rest for training.
     The permutation comes from its own torch.Generator, so it does not depend on the run seed.
     """
-    if train_size is None and val_size is None:
-        val_size = n // 10
     if val_size is None:
-        val_size = n - train_size
+        val_size = n // 10 if train_size is None else n - train_size
     if train_size is None:
         train_size = n - val_size
     if train_size < 1 or val_size < 1 or train_size + val_size > n:

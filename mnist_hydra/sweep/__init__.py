@@ -11,6 +11,7 @@ torch: Hydra imports the callbacks in every job process.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from mnist_hydra.files import read_only_reason
@@ -30,9 +31,10 @@ def write_files(summary: Summary) -> None:
     from mnist_hydra.sweep.plots import write_plots
 
     sweep_dir = summary.sweep_dir
-    writers = [("summary.csv", write_summary_csv)]
-    if summary.pivot is not None:
-        writers.append(("pivot.csv", lambda s, path: write_pivot_csv(s.pivot, path)))
+    writers: list[tuple[str, Callable[[Summary, Path], None]]] = [("summary.csv", write_summary_csv)]
+    pivot = summary.pivot
+    if pivot is not None:
+        writers.append(("pivot.csv", lambda s, path: write_pivot_csv(pivot, path)))
     if summary.groups:
         writers.append(("groups.csv", write_groups_csv))
     writers.append((SUMMARY_JSON, write_summary_json))

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from mnist_hydra import halving
 from mnist_hydra.config import training_overrides
 from mnist_hydra.rundir import METRICS_JSON
-from mnist_hydra.sweep.read import MULTIRUN_YAML, job_dirs, job_plan, read_run, swept_only
+from mnist_hydra.sweep.read import MULTIRUN_YAML, human_override, job_dirs, job_plan, read_run, swept_only
 
 log = logging.getLogger(__name__)
 RESULT_CHARS = 60
@@ -119,7 +119,8 @@ def progress_line(config: DictConfig, job_return: JobReturn, job_seconds: Option
         k = rung.launched_before + finished_rank(rung.jobs, job_dir, since_ns=rung.started_ns)
         size, where = rung.planned_jobs, f" rung {rung.rung}/{rung.rungs} ({rung.epochs} epochs)"
     total = "?" if size is None else str(size)
-    parts = [f"[{k}/{total}]{where} job {job_dir.name}", " ".join(shown), _result(job_dir, job_return)]
+    parts = [f"[{k}/{total}]{where} job {job_dir.name}", " ".join(map(human_override, shown)),
+             _result(job_dir, job_return)]
     if job_seconds is not None:
         parts.append(format_duration(job_seconds))
     start = sweep_start(sweep_dir)

@@ -8,18 +8,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib import color_sequences, colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from mnist_hydra.sweep.read import read_val_curve
+from mnist_hydra import rundir
+from mnist_hydra.sweep.read import Run, read_val_curve
 from mnist_hydra.sweep.tables import Pivot, Summary, fmt_pct, pivot_cell, run_label, value_of
 
 ACCURACY = "best validation accuracy"
 NO_RUN_COLOUR = "lightgrey"
 # Beyond 10 curves the colours repeat, so each further ten get the next line style.
-COLOURS = colormaps["tab10"].colors
+COLOURS = color_sequences["tab10"]
+MAX_NAMED_RUNS = len(COLOURS)  # curves with a legend entry in a large sweep: one colour each
+QUIET_COLOUR = "silver"
+BAR_COLOURS = {rundir.COMPLETED: COLOURS[0], rundir.STOPPED: COLOURS[7]}  # any other status: COLOURS[3]
 LINE_STYLES = ["-", "--", ":", "-."]
 MARKERS = ["o", "s", "^", "D"]
 
@@ -60,8 +64,8 @@ def plot_heatmap(pivot: Pivot, path: Path) -> Figure:
 
 
 def _bar_labels(summary: Summary) -> tuple[list[str], str]:
-    """Tick labels and the x-axis title: values only (`0.001 / 8`) when several parameters
-    were swept, so 20 runs x 4 parameters still fit under the bars."""
+    """Run labels and the axis title: values only (`0.001 / 8`) when several parameters
+    were swept, so 100 runs x 4 parameters still fit beside the bars."""
     runs = summary.runs
     if not summary.swept:
         return [f"job {r.job}" for r in runs], "run"
@@ -70,51 +74,63 @@ def _bar_labels(summary: Summary) -> tuple[list[str], str]:
     return [" / ".join(value_of(r, p) for p in summary.swept) for r in runs], " / ".join(summary.swept)
 
 
+def bar_label(run: Run) -> str:
+    """The accuracy of a completed run; of a stopped one, with the epochs it trained."""
+    if run.status == rundir.COMPLETED:
+        return fmt_pct(run.metrics.get("best_val_acc"))
+    if run.status == rundir.STOPPED:
+        return f"{fmt_pct(run.metrics.get('best_val_acc'))} (stopped at epoch {run.metrics.get('epochs_run')})"
+    return run.status
+
+
 def plot_bars(summary: Summary, path: Path) -> Figure:
-    """best_val_acc per run in job order; runs without one get an empty bar and their status."""
+    """best_val_acc per run, a horizontal bar each in job order from the top: run labels and
+    value labels stay horizontal and legible from 2 to 100 runs (the figure grows downwards).
+    Runs without an accuracy get an empty bar and their status."""
     runs = summary.runs
-    labels, xlabel = _bar_labels(summary)
-    heights = [r.metrics.get("best_val_acc") or 0.0 for r in runs]
-    long_labels = len(runs) > 4 or max(map(len, labels)) > 10
-    fig = Figure(figsize=(max(6.0, 0.45 * len(runs) + 2.5), 5.5), layout="constrained")
+    labels, axis_label = _bar_labels(summary)
+    widths = [r.metrics.get("best_val_acc") or 0.0 for r in runs]
+    fig = Figure(figsize=(9, max(3.5, 0.25 * len(runs) + 1.8)), layout="constrained")
     ax = fig.add_subplot()
-    bars = ax.bar(range(len(runs)), heights, color=[COLOURS[0] if r.status == "completed"
-                                                    else COLOURS[3] for r in runs])
-    # Vertical labels above the bars, and headroom for them below the title.
-    ax.bar_label(bars, [fmt_pct(r.metrics.get("best_val_acc")) if r.status == "completed"
-                        else r.status for r in runs],
-                 rotation=90 if long_labels else 0, padding=3, fontsize="small")
-    ax.set_ylim(0, max(max(heights), 1.0) * (1.25 if long_labels else 1.12))
-    ax.set_yticks([t for t in ax.get_yticks() if t <= 100])  # the headroom is no accuracy
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    ax.set_xticks(range(len(runs)), labels, rotation=45 if long_labels else 0,
-                  ha="right" if long_labels else "center", fontsize="small")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"{ACCURACY} (%)")
+    bars = ax.barh(range(len(runs)), widths, color=[BAR_COLOURS.get(r.status, COLOURS[3]) for r in runs])
+    ax.bar_label(bars, [bar_label(r) for r in runs], padding=3, fontsize="small")
+    ax.set_xlim(0, max(max(widths), 1.0) * 1.15)  # room for the value labels
+    ax.set_xticks([t for t in ax.get_xticks() if t <= 100])  # the headroom is no accuracy
+    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set_yticks(range(len(runs)), labels, fontsize="small")
+    ax.set_ylim(len(runs) - 0.5, -0.5)  # job 0 at the top
+    ax.set_ylabel(axis_label)
+    ax.set_xlabel(f"{ACCURACY} (%)")
     ax.set_title(f"{ACCURACY} per run")
     fig.savefig(path, dpi=100)
     return fig  # for inspection in tests
 
 
-def plot_curves(summary: Summary, path: Path) -> Figure:
-    """Validation accuracy per epoch, one line per run: colour, line style and marker
-    together stay distinct for 40 runs."""
+def plot_curves(summary: Summary, path: Path) -> Figure | None:
+    """Validation accuracy per epoch, one line per run, each to its last epoch (a run stopped
+    early ends there); None and no file when no run has two epochs: one point per run says
+    no more than summary.png. Up to MAX_NAMED_RUNS + 2 runs each get a colour, line style
+    and legend entry; beyond that the best MAX_NAMED_RUNS do and the rest are thin grey
+    lines under one entry, so the legend never outgrows the plot."""
+    curves = [(run, *read_val_curve(run.job_dir)) for run in summary.rows]  # best first
+    curves = [(run, epochs, accs) for run, epochs, accs in curves if epochs]
+    if max((len(epochs) for _, epochs, _ in curves), default=0) < 2:
+        return None
+    named = curves if len(curves) <= MAX_NAMED_RUNS + 2 else curves[:MAX_NAMED_RUNS]
     fig = Figure(figsize=(10, 5.5), layout="constrained")
     ax = fig.add_subplot()
-    plotted = 0
-    for run in summary.runs:
-        epochs, accs = read_val_curve(run.job_dir)
-        if not epochs:
-            continue
-        ax.plot(epochs, accs, label=run_label(run, summary.swept), color=COLOURS[plotted % len(COLOURS)],
-                linestyle=LINE_STYLES[plotted // len(COLOURS) % len(LINE_STYLES)],
-                marker=MARKERS[plotted // len(COLOURS) % len(MARKERS)], markersize=4)
-        plotted += 1
-    if plotted:
-        ax.legend(fontsize="x-small" if plotted > 10 else "small", loc="center left",
-                  bbox_to_anchor=(1.01, 0.5), ncols=2 if plotted > 20 else 1)
-    else:
-        ax.text(0.5, 0.5, "no per-epoch metrics", ha="center", va="center", transform=ax.transAxes)
+    for i, (run, epochs, accs) in enumerate(named):
+        label = f"{run_label(run, summary.swept)} ({fmt_pct(run.metrics.get('best_val_acc'))})"
+        ax.plot(epochs, accs, label=label, color=COLOURS[i % len(COLOURS)], zorder=3,
+                linestyle=LINE_STYLES[i // len(COLOURS) % len(LINE_STYLES)],
+                marker=MARKERS[i // len(COLOURS) % len(MARKERS)], markersize=4)
+    quiet = curves[len(named):]
+    for j, (_, epochs, accs) in enumerate(quiet):
+        # A dot at the last epoch: a run stopped early visibly ends there.
+        ax.plot(epochs, accs, color=QUIET_COLOUR, linewidth=0.8, zorder=2, marker="o", markersize=2,
+                markevery=[-1], label=f"the other {len(quiet)} runs" if j == 0 else None)
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5),
+              title="best first (best val acc)", title_fontsize="small")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     ax.set_xlabel("epoch")
@@ -125,11 +141,14 @@ def plot_curves(summary: Summary, path: Path) -> Figure:
 
 
 def write_plots(summary: Summary) -> list[Path]:
-    """summary.png (heatmap with a pivot, else bars) and curves.png; returns their paths."""
+    """summary.png (heatmap with a pivot, else bars) and curves.png (when some run has two
+    epochs; an earlier summary's is removed otherwise); returns the paths written."""
     summary_png, curves_png = summary.sweep_dir / "summary.png", summary.sweep_dir / "curves.png"
     if summary.pivot is not None:
         plot_heatmap(summary.pivot, summary_png)
     else:
         plot_bars(summary, summary_png)
-    plot_curves(summary, curves_png)
+    if plot_curves(summary, curves_png) is None:
+        curves_png.unlink(missing_ok=True)
+        return [summary_png]
     return [summary_png, curves_png]

@@ -48,6 +48,29 @@ def parse_overrides(items: list[Any]) -> dict[str, str]:
             for item in training_overrides(str(item) for item in items)}
 
 
+def human_value(value: str) -> str:
+    """A value as a person writes it, for display: a float to 15 significant digits (a
+    double holds any 15-digit decimal exactly, so typed values stay as typed and distinct
+    ones distinct) in its shortest form, which drops the float noise of Hydra's `range`
+    (`0.009000000000000001` -> `0.009`, `1e-5` -> `1e-05`); integers and text unchanged.
+    metrics.json and .hydra/ keep the exact value the run used."""
+    try:
+        int(value)
+        return value
+    except ValueError:
+        pass
+    try:
+        return repr(float(f"{float(value):.15g}"))
+    except ValueError:
+        return value
+
+
+def human_override(override: str) -> str:
+    """`lr=0.009000000000000001` -> `lr=0.009`: the value as human_value shows it."""
+    key, equals, value = override.partition("=")
+    return key + equals + human_value(value)
+
+
 def _read_overrides(job_dir: Path, metrics: dict[str, Any]) -> dict[str, str]:
     """The job's overrides from its metrics.json (written with the results it names), else
     from .hydra/overrides.yaml. Hydra rewrites .hydra/ when a reused sweep folder's job
@@ -157,38 +180,42 @@ class SweepPlan:
 
 
 def sweep_plan(hydra_cfg: dict[str, Any]) -> SweepPlan:
-    """Size and swept keys from the sweeper's config and the sweep's task overrides: the
-    basic sweeper runs the product of every sweep override (_basic_grid); Optuna n_trials."""
+    """Size and swept keys from the sweeper's config and the sweep's task overrides.
+
+    The basic sweeper runs the product of every sweep override, with `hydra.sweeper.params`
+    (an experiment's search space) overridden by the command line key by key; Hydra's own
+    parser and BasicSweeper.split_arguments do exactly that here. Optuna runs n_trials.
+    """
     sweeper = hydra_cfg.get("sweeper") or {}
+    params = sweeper.get("params") or {}
     if isinstance(sweeper.get("n_trials"), int):  # Optuna: its params are a search space
-        return SweepPlan(sweeper["n_trials"], [str(k).lstrip("+") for k in sweeper.get("params") or {}])
+        return SweepPlan(sweeper["n_trials"], [str(k).lstrip("+") for k in params])
+    arguments = [f"{k}={v}" for k, v in params.items()] + task_overrides(hydra_cfg)
     try:
-        overrides, jobs = _basic_grid(hydra_cfg)
+        overrides = parse_sweep(arguments)
+        size = len(basic_sweep_jobs(overrides))
     except Exception as exc:  # glob sweeps need a config loader; an odd sweeper; a parse error
-        log.debug("Cannot size the sweep from %s: %s", hydra_cfg.get("overrides"), exc)
+        log.debug("Cannot size the sweep from %s: %s", arguments, exc)
         return SweepPlan(None, [])
     last = {o.get_key_element(): o for o in overrides}  # a later override of a key wins
     swept = [key.lstrip("+") for key, o in last.items() if o.is_sweep_override()]
-    return SweepPlan(len(jobs), swept)
+    return SweepPlan(size, swept)
 
 
-def _basic_grid(hydra_cfg: dict[str, Any]) -> tuple[list[Any], list[list[str]]]:
-    """The sweep's overrides, parsed, and the basic sweeper's jobs, each its list of
-    overrides: `hydra.sweeper.params` (an experiment's search space) overridden key by key
-    by the command line, as Hydra's own parser and BasicSweeper.split_arguments do it."""
+def parse_sweep(arguments: list[str], config_loader: Any = None) -> list[Any]:
+    """Hydra's own parse of a sweep's overrides (a config loader expands glob sweeps)."""
     # Imported here: only the progress line, the summary's header and the guard need the parser.
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    params = (hydra_cfg.get("sweeper") or {}).get("params") or {}
-    arguments = [f"{k}={v}" for k, v in params.items()] + task_overrides(hydra_cfg)
-    overrides = OverridesParser.create().parse_overrides(arguments)
-    return overrides, BasicSweeper.split_arguments(overrides, None)[0]
+    return OverridesParser.create(config_loader=config_loader).parse_overrides(arguments)
 
 
-def grid_jobs(hydra_cfg: dict[str, Any]) -> list[list[str]]:
-    """Every job of a basic-sweeper sweep as its list of overrides (`[["lr=0.1", "batch_size=8"], ...]`)."""
-    return _basic_grid(hydra_cfg)[1]
+def basic_sweep_jobs(overrides: list[Any]) -> list[list[str]]:
+    """Every job's overrides in job order, as the basic sweeper launches them (one list
+    however it splits them into batches)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
 
 
 def job_plan(hydra: DictConfig) -> SweepPlan:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from mnist_hydra import halving, rundir
 from mnist_hydra.sweep.read import (
-    METRIC_COLUMNS, Run, hydra_overrides, read_optuna, read_runs, read_sweep_config,
+    METRIC_COLUMNS, Run, human_value, hydra_overrides, read_optuna, read_runs, read_sweep_config,
     task_overrides,
 )
 from mnist_hydra.sweep.winner import EVALUATED, UNAVAILABLE, WinnerTest, winner_record
@@ -122,7 +122,8 @@ def _sort_key(run: Run) -> tuple[int, float, float, int]:
 
 
 def value_of(run: Run, name: str) -> str:
-    return run.overrides.get(name, "unset")
+    """The run's value of a parameter as shown everywhere in the summary (human_value)."""
+    return human_value(run.overrides.get(name, "unset"))
 
 
 def run_label(run: Run, swept: list[str]) -> str:
@@ -142,7 +143,7 @@ def _ordered_values(values: list[str]) -> list[str]:
 
 
 def _completed_values(runs: list[Run], metric: str) -> list[float]:
-    return [r.metrics[metric] for r in runs if is_best_candidate(r) and r.metrics.get(metric) is not None]
+    return [value for r in runs if is_best_candidate(r) and (value := r.metrics.get(metric)) is not None]
 
 
 def build_pivot(runs: list[Run], row_param: str, col_param: str) -> Pivot:
@@ -170,7 +171,7 @@ def build_groups(runs: list[Run], swept: list[str]) -> list[Group]:
         by_key.setdefault(tuple(value_of(run, p) for p in swept), []).append(run)
     if all(len(group) == 1 for group in by_key.values()):
         return []
-    return [Group(dict(zip(swept, key)), group, Stat.of(_completed_values(group, "best_val_acc")),
+    return [Group(dict(zip(swept, key, strict=True)), group, Stat.of(_completed_values(group, "best_val_acc")),
                   Stat.of(_completed_values(group, "test_acc")))
             for key, group in by_key.items()]
 
@@ -299,8 +300,9 @@ def _rungs_table(study: halving.Study) -> tuple[list[str], list[list[str]]]:
             return "running"
         return ", ".join(map(str, rung.promoted)) or ("the last rung" if rung.epochs == study.epochs else "none")
 
-    rows = [[str(i), str(rung.epochs), str(len(rung.jobs)), went_on(rung)] for i, rung in enumerate(study.rungs, 1)]
-    return ["rung", "epochs", "configurations", "jobs that went on"], rows
+    rows = [[str(i), str(rung.epochs), str(len(rung.jobs)), went_on(rung),
+             NO_VALUE if rung.seconds is None else f"{rung.seconds:.1f}"] for i, rung in enumerate(study.rungs, 1)]
+    return ["rung", "epochs", "configurations", "jobs that went on", "wall time, s"], rows
 
 
 def optuna_line(summary: Summary) -> Optional[str]:
@@ -308,7 +310,7 @@ def optuna_line(summary: Summary) -> Optional[str]:
     data = summary.optuna
     if not data or not isinstance(data.get("best_params"), dict):
         return None
-    params = ", ".join(f"{k}={v}" for k, v in data["best_params"].items())
+    params = ", ".join(f"{k}={human_value(str(v))}" for k, v in data["best_params"].items())
     return f"Optuna best ({data.get('name', 'study')}): {params} {NO_VALUE} value {data.get('best_value')}"
 
 
@@ -331,7 +333,7 @@ def _plain(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
