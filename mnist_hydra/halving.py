@@ -172,7 +172,7 @@ def run_study(grid: list[list[str]], study: Study, sweep_dir: Path, launch: Laun
             break
         scores = {job: rung_score(sweep_dir / str(job), epoch, study.metric) for job in jobs}
         rung.promoted = promote(scores, survivors(len(jobs), study.eta), study.metric)
-        log.info("rung %d done: %d of %d go on, by best %s to epoch %d: %s", len(study.rungs),
+        log.info("rung %d done: %d of %d go on (their best %s up to epoch %d): %s", len(study.rungs),
                  len(rung.promoted), len(jobs), study.metric, epoch,
                  "; ".join(describe(job, swept(grid, job), scores[job]) for job in rung.promoted) or "none")
         write_state(sweep_dir, study)
