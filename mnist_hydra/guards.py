@@ -118,16 +118,20 @@ class RunGuard(Callback):
         if str(config.hydra.sweeper._target_).endswith(".BasicSweeper"):  # the halving sweeper checks its own
             params = [f"{key}={value}" for key, value in (config.hydra.sweeper.params or {}).items()]
             loader = GlobalHydra.instance().config_loader()
-            try:
-                configs = validate_grid(basic_sweep_jobs(parse_sweep([*params, *config.hydra.overrides.task], loader)))
-            except ConfigError as err:
-                refuse(f"sweep refused before any job ran: {err}")
-            # On a cluster the data is where the jobs run, which need not be here.
-            if "Slurm" not in config.hydra.launcher._target_:
-                try:
-                    check_data(configs)
-                except DataError as err:
-                    refuse(f"sweep refused before any job ran: {err}")
+            check_grid(config, basic_sweep_jobs(parse_sweep([*params, *config.hydra.overrides.task], loader)))
+
+
+def check_grid(config: DictConfig, jobs: list[list[str]]) -> list[DictConfig]:
+    """Every job of a grid composed and validated, and the data they use loaded (not on a
+    cluster: the data is where the jobs run, which need not be here); the first problem
+    refuses the sweep in one line before any job runs. Returns the jobs' configs."""
+    try:
+        configs = validate_grid(jobs)
+        if "Slurm" not in config.hydra.launcher._target_:
+            check_data(configs)
+    except (ConfigError, DataError) as err:
+        refuse(f"sweep refused before any job ran: {err}")
+    return configs
 
 
 def interrupted_message() -> str:

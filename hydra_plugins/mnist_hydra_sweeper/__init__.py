@@ -12,8 +12,8 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from mnist_hydra.config import override_key, validate_grid
-from mnist_hydra.guards import refuse
+from mnist_hydra.config import override_key
+from mnist_hydra.guards import check_grid, refuse
 from mnist_hydra.halving import METRICS, Study, run_study
 
 
@@ -50,8 +50,8 @@ class HalvingSweeper(BasicSweeper):
         if any(override_key(o.get_key_element()) == "stop_at_epoch" for o in overrides):
             refuse("hydra/sweeper=halving sets stop_at_epoch per rung; leave it out")
         grid = self.split_arguments(overrides, None)[0]
-        # Composing and validating every configuration checks the grid before anything trains.
-        epochs = {cfg.epochs for cfg in validate_grid(grid)}
+        # Every configuration composed and validated, and its data loaded, before anything trains.
+        epochs = {cfg.epochs for cfg in check_grid(self.config, grid)}
         if len(epochs) > 1:
             refuse(f"hydra/sweeper=halving needs one `epochs` for the whole grid (the last rung's), got "
                    f"epochs={','.join(map(str, sorted(epochs)))}; sweep epochs with the basic sweeper")
