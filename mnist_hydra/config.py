@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union, cast, get_
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import II, MISSING, DictConfig, OmegaConf
@@ -293,16 +294,21 @@ def validate_grid(jobs: Sequence[Sequence[str]]) -> list[DictConfig]:
     value anywhere refuses the sweep before its first job trains; returns the configs.
     Raises ConfigError naming the first bad job."""
     configs = []
+    hydra_config = HydraConfig.instance()
+    sweep_cfg = hydra_config.cfg
     for number, job in enumerate(jobs):
         try:
             cfg = compose_config(job, return_hydra_config=True)
             check_choices(cfg.hydra.runtime.choices)
+            hydra_config.set_config(cfg)  # so that ${hydra:...} resolves as in the job (+launcher=local's threads)
             validate(cfg)
         except Exception as err:
             line = explain(err)
             if line is None:
                 raise
             raise ConfigError(f"job {number} of the sweep ({' '.join(job)}): {line}") from err
+        finally:
+            hydra_config.cfg = sweep_cfg
         configs.append(cfg)
     return configs
 
