@@ -131,7 +131,7 @@ class Position:
     jobs: list[Path]  # the rung's job folders
     launched_before: int  # jobs of the earlier rungs
     planned_jobs: int  # of the whole study, when no run fails
-    started_ns: int  # when the rung started (halving.json's time stamp)
+    started_ns: int  # when the rung started
 
 
 def position(sweep_dir: Path) -> Optional[Position]:
@@ -143,7 +143,7 @@ def position(sweep_dir: Path) -> Optional[Position]:
     rung = study.rungs[-1]
     return Position(len(study.rungs), max(len(plan), len(study.rungs)), rung.epochs,
                     [sweep_dir / str(job) for job in rung.jobs], sum(len(r.jobs) for r in study.rungs[:-1]),
-                    sum(n for _, n in plan), (sweep_dir / STATE_JSON).stat().st_mtime_ns)
+                    sum(n for _, n in plan), int((rung.started or 0.0) * 1e9))
 
 
 def describe(job: int, overrides: Sequence[str], score: Optional[float]) -> str:
@@ -162,7 +162,7 @@ def run_study(grid: list[list[str]], study: Study, sweep_dir: Path, launch: Laun
         started = time.time()
         rung = Rung(epoch, jobs, started=started)
         study.rungs.append(rung)
-        write_state(sweep_dir, study)  # its time stamp is the rung's start (progress lines)
+        write_state(sweep_dir, study)  # the running rung, for the jobs' progress lines and threads
         log.info("rung %d: %d configuration(s) to epoch %d", len(study.rungs), len(jobs), epoch)
         returns.append(launch([job_overrides(grid[job], job, epoch) for job in jobs], launched))
         rung.seconds = round(time.time() - started, 3)
