@@ -24,7 +24,7 @@ from mnist_hydra import guards
 from mnist_hydra import halving, rundir
 from mnist_hydra.config import (
     CONFIG_DIR, RUN_CONTROL_KEYS, ConfigError, config_hash, override_key, register_configs, resolved_config,
-    training_overrides, validate,
+    target_epochs, training_overrides, validate,
 )
 from mnist_hydra.data import load_dataset, split_indices
 from mnist_hydra.folders import register_resolver
@@ -227,11 +227,6 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
     log.info("%s: best val_acc %s (epoch %s), test_acc %s, %.1fs", metrics["status"],
              _pct(result.best_val_acc), result.best_epoch, _pct(test_acc), metrics["train_time_s"])
     return metrics
-
-
-def target_epochs(cfg: DictConfig) -> int:
-    """The epoch this run trains to: `epochs`, or `stop_at_epoch` when that comes first."""
-    return cfg.epochs if cfg.stop_at_epoch is None else min(cfg.stop_at_epoch, cfg.epochs)
 
 
 def data_root(cfg: DictConfig) -> str:

@@ -265,6 +265,11 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha256(OmegaConf.to_yaml(OmegaConf.create(resolved)).encode()).hexdigest()[:16]
 
 
+def target_epochs(cfg: DictConfig) -> int:
+    """The epoch a run trains to: `epochs`, or `stop_at_epoch` when that comes first."""
+    return cfg.epochs if cfg.stop_at_epoch is None else min(cfg.stop_at_epoch, cfg.epochs)
+
+
 def group_options(group: str) -> list[str]:
     """The options of a config group: its YAML files in conf/<group>/ (not the base_* schemas)."""
     return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))

@@ -72,21 +72,22 @@ class RecordingLaunch:
         finally:
             submitit.AutoExecutor = plugin_executor  # type: ignore[misc]
 
-    def job_dir(self, overrides: Sequence[str], job_num: int) -> Path | None:
-        """The folder Hydra gives this job (hydra.sweep.dir / hydra.sweep.subdir)."""
+    def job_folder(self, overrides: Sequence[str], job_num: int) -> tuple[Path, DictConfig] | None:
+        """The folder Hydra gives this job (hydra.sweep.dir / hydra.sweep.subdir) and its config."""
         try:
-            sweep_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-            with open_dict(sweep_cfg.hydra.job):
-                sweep_cfg.hydra.job.num = job_num
-            return Path(str(self.config.hydra.sweep.dir)) / str(sweep_cfg.hydra.sweep.subdir)
+            job_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(job_cfg.hydra.job):
+                job_cfg.hydra.job.num = job_num
+            return Path(str(self.config.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir), job_cfg
         except Exception:  # an odd subdir (interpolating the job id, say): log only
             log.debug("No folder for job %d", job_num, exc_info=True)
             return None
 
     def lost_job(self, job: Any, overrides: Sequence[str], job_num: int, err: Exception) -> JobReturn:
         """Record a job that ended without a result; returns what the sweeper gets for it."""
+        from mnist_hydra.config import target_epochs, training_overrides
         from mnist_hydra.outputs import write_metrics
-        from mnist_hydra.rundir import FAILED, recorded_result
+        from mnist_hydra.rundir import FAILED, reached, recorded_result
 
         try:
             state = job.state
@@ -94,16 +95,18 @@ class RecordingLaunch:
             state = "unknown state"
         reason = (f"{type(err).__name__}: job {job.job_id} ended without a result ({state}): killed, "
                   f"cancelled, out of memory or its node failed; its log is in {job.paths.folder}")
-        job_dir = self.job_dir(overrides, job_num)
-        previous = recorded_result(job_dir) if job_dir is not None else None
-        if previous:  # it finished, then died on the way out
-            value = float(previous.get("best_val_acc") or 0.0)
-        else:
-            value = 0.0  # what the task returns for a failed run; Optuna records the trial
-            if job_dir is not None:
+        folder = self.job_folder(overrides, job_num)
+        job_dir, value = None, 0.0  # 0.0: what the task returns for a failed run; Optuna records the trial
+        if folder is not None:
+            job_dir, job_cfg = folder
+            previous = recorded_result(job_dir)
+            # A result that stands for what this job was asked (not a halving study's earlier rung).
+            if previous and reached(previous, target_epochs(job_cfg)):  # it finished, then died on the way out
+                value = float(previous.get("best_val_acc") or 0.0)
+            else:
                 job_dir.mkdir(parents=True, exist_ok=True)  # so the summary lists it even if it never started
-                write_metrics(job_dir, {"status": FAILED, "error": reason, "overrides": list(overrides)})
+                write_metrics(job_dir, {"status": FAILED, "error": reason,
+                                        "overrides": training_overrides(str(o) for o in job_cfg.hydra.overrides.task)})
         log.error("job %d (%s): %s", job_num, " ".join(overrides), reason)
         return JobReturn(overrides=list(overrides), working_dir=str(job_dir) if job_dir else None,
                          status=JobStatus.COMPLETED, _return_value=value)
-

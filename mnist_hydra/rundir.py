@@ -25,6 +25,9 @@ FAILED = "failed"  # raised; `error` says why
 # ...and what a reader finds instead of a status
 MISSING = "missing"  # no metrics.json: killed without warning, or never started
 UNREADABLE = "unreadable"  # a metrics.json that is not a JSON object
+OTHER_CONFIG = "other config"  # the folder holds a finished run of another config than its latest job
+#                                (.hydra/ names that job), left untouched: the job never ran. An Optuna
+#                                search resumed into a changed folder; grid sweeps refuse before any job.
 
 FINAL = (COMPLETED, DIVERGED)  # the run is over: resume skips it
 RESULTS = (*FINAL, STOPPED)  # the run has a result. Anything else (failed, missing, unreadable,

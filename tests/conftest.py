@@ -2,11 +2,14 @@
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Callable
+
+import yaml
 
 from mnist_hydra.config import compose_config  # noqa: F401 - the tests' way to build configs
 
@@ -66,6 +69,16 @@ def sweep_metrics(sweep: Path) -> dict[int, dict]:
 
 def summary_rows(sweep: Path) -> list[dict[str, str]]:
     return csv_rows(sweep / "summary.csv")
+
+
+def kill_local_job(job_dir: Path) -> None:
+    """SIGKILL the training process of a `+launcher=local` job, as the out-of-memory killer does.
+    submitit's local job id is the pid of the job's controller; the training runs in its child."""
+    controller = yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["id"]
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(controller)], capture_output=True,
+                              text=True).stdout.split()
+    assert len(children) == 1, children
+    os.kill(int(children[0]), signal.SIGKILL)
 
 
 def sweep_killing_job_1(args: list[str], cwd: Path, kill: Callable[[Path], None]) -> tuple[int, str]:

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY, cli_env, csv_rows, epoch_scalars, run_cli, summary_rows, sweep_metrics
+from conftest import (
+    TINY, cli_env, csv_rows, epoch_scalars, kill_local_job, run_cli, summary_rows, sweep_metrics,
+)
 from mnist_hydra.halving import planned_rungs, promote, rung_epochs, rung_score
 from test_faults import start, wait_for
 
@@ -144,6 +146,30 @@ def test_a_job_failing_at_the_first_rung_drops_out_and_the_study_goes_on(tmp_pat
     assert sorted(m["status"] for m in metrics.values()) == ["completed", "completed", "failed", "stopped"]
     state = json.loads((tmp_path / "sweep" / "halving.json").read_text())
     assert [len(r["jobs"]) for r in state["rungs"]] == [4, 2] and 1 not in state["rungs"][0]["promoted"]
+
+
+@pytest.mark.slow
+def test_a_survivor_killed_in_a_later_rung_is_recorded_as_failed_not_left_stopped(tmp_path):
+    """`+launcher=local`: SIGKILL of the survivor's process in rung 2 (as the out-of-memory killer
+    or a SLURM scancel ends it). Its folder held rung 1's stopped result: that is not this job's."""
+    sweep = tmp_path / "sweep"
+    proc = start(["--multirun", "hydra/sweeper=halving", "hydra.sweeper.eta=2", "lr=0.001,0.1", *TINY, "epochs=30",
+                  "+launcher=local", f"hydra.sweep.dir={sweep}"], tmp_path)
+    state = lambda: json.loads((sweep / "halving.json").read_text()) if (sweep / "halving.json").exists() else {}  # noqa: E731
+    # Rungs 2 x 1 epoch, then the single survivor straight to 30: kill it once it trained on.
+    wait_for(lambda: len(state().get("rungs", [])) == 2 and len(csv_rows(
+        sweep / str(state()["rungs"][1]["jobs"][0]) / "metrics.csv")) >= 2, "the second rung training", proc)
+    (survivor,) = state()["rungs"][1]["jobs"]
+    kill_local_job(sweep / str(survivor))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out[-3000:] + err[-3000:]  # before: 0, the job left as stopped at epoch 1
+    metrics = sweep_metrics(sweep)
+    assert metrics[survivor]["status"] == "failed" and "ended without a result" in metrics[survivor]["error"]
+    recorded = metrics[survivor]["overrides"]  # what was trained: no rung's stop_at_epoch, resume or subdir
+    assert ["lr=0.001", "lr=0.1"][survivor] in recorded and "epochs=30" in recorded
+    assert not [o for o in recorded if o.startswith(("stop_at_epoch", "resume", "hydra."))]
+    assert metrics[1 - survivor]["status"] == "stopped"
+    assert len(csv_rows(sweep / str(survivor) / "metrics.csv")) >= 2  # its history stays for resume=true
 
 
 @pytest.mark.slow

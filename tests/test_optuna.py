@@ -69,6 +69,17 @@ def test_an_optuna_search_is_reproducible_and_summarized(tmp_path):
     assert "Optuna best" in proc.stdout and "Best:" in proc.stdout
     assert (first / "summary.md").exists()
 
+    # Resumed into that folder with another space: trials 0 and 1 sample other configs, whose
+    # folders hold the first search's runs. Those stay; the sweep says the new trials never ran.
+    before = {job: (first / str(job) / "metrics.json").read_bytes() for job in range(4)}
+    changed = run_cli(["--multirun", *SEARCH, *FIXED, "hydra.sweeper.n_trials=2", "resume=true",
+                       "lr=tag(log,interval(0.002,0.003))", f"hydra.sweep.dir={first}"], cwd=tmp_path)
+    assert changed.returncode == 1, changed.stdout[-3000:] + changed.stderr[-3000:]  # before: 0
+    assert {job: (first / str(job) / "metrics.json").read_bytes() for job in range(4)} == before
+    rows = {r["job"]: r for r in _summary_rows(first)}
+    assert [rows[job]["status"] for job in "0123"] == ["other config", "other config", "completed", "completed"]
+    assert 0.002 <= float(rows["0"]["lr"]) <= 0.003 and "never ran" in rows["0"]["error"]
+
 
 def test_failed_trials_do_not_stop_the_study_and_are_marked_in_the_summary(tmp_path):
     # Half the sampled train sizes cannot be carved from the sample: those trials fail.

@@ -4,13 +4,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
-from conftest import TINY, cli_env, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics
+from conftest import TINY, cli_env, kill_local_job, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
@@ -156,16 +154,8 @@ def test_a_local_submitit_job_killed_without_warning_is_recorded_and_the_sweep_s
     """`+launcher=local` (submitit's local executor): SIGKILL of one job's process, as the
     out-of-memory killer does; the sweep ends with its summary, the job failed, exit 1."""
     sweep = tmp_path / "sweep"
-
-    def kill(job_dir: Path) -> None:
-        # submitit's local job id is the pid of the job's controller; the training runs in its child.
-        controller = yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["id"]
-        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(controller)], capture_output=True,
-                                  text=True).stdout.split()
-        assert len(children) == 1, children
-        os.kill(int(children[0]), signal.SIGKILL)
-
-    status, out = sweep_killing_job_1([*TINY, "+launcher=local", f"hydra.sweep.dir={sweep}"], tmp_path, kill)
+    status, out = sweep_killing_job_1([*TINY, "+launcher=local", f"hydra.sweep.dir={sweep}"], tmp_path,
+                                      kill_local_job)
     assert status == 1, out[-3000:]
     metrics = sweep_metrics(sweep)
     assert metrics[0]["status"] == "completed"

@@ -71,17 +71,20 @@ def human_override(override: str) -> str:
     return key + equals + human_value(value)
 
 
+def _hydra_overrides(job_dir: Path) -> Optional[list[Any]]:
+    """.hydra/overrides.yaml: the overrides of the job Hydra last set up in this folder."""
+    try:
+        items = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return items if isinstance(items, list) else None
+
+
 def _read_overrides(job_dir: Path, metrics: dict[str, Any]) -> dict[str, str]:
     """The job's overrides from its metrics.json (written with the results it names), else
-    from .hydra/overrides.yaml. Hydra rewrites .hydra/ when a reused sweep folder's job
-    starts, also when the job then refuses to overwrite another config's finished run."""
+    from .hydra/overrides.yaml."""
     items = metrics.get("overrides")
-    if not isinstance(items, list):
-        try:
-            items = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text())
-        except (OSError, yaml.YAMLError):
-            items = None
-    return parse_overrides(items if isinstance(items, list) else [])
+    return parse_overrides(items if isinstance(items, list) else _hydra_overrides(job_dir) or [])
 
 
 def _number(value: Any) -> Optional[float]:
@@ -101,6 +104,14 @@ def read_run(job_dir: Path) -> Run:
     except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
         return Run(job, job_dir, _read_overrides(job_dir, {}), rundir.UNREADABLE,
                    error=f"{rundir.METRICS_JSON}: {exc}")
+    latest, recorded = _hydra_overrides(job_dir), data.get("overrides")
+    # Hydra rewrites .hydra/ when a reused sweep folder's job starts, also when the job then
+    # refuses to overwrite another config's finished run (app.task): that job never ran.
+    if (rundir.has_result(str(data.get("status"))) and latest is not None and isinstance(recorded, list)
+            and parse_overrides(latest) != parse_overrides(recorded)):
+        return Run(job, job_dir, parse_overrides(latest), rundir.OTHER_CONFIG,
+                   error=f"holds a finished run of {' '.join(map(str, recorded)) or 'no overrides'}, left as it "
+                         "was; this job never ran")
     seed = data.get("seed")
     return Run(
         job=job,
