@@ -24,8 +24,10 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
+# One pytest worker per core, a test file to a worker (its module fixtures are built once), files in
+# the order tests/conftest.py gives: the longest first, the SLURM tests (mostly waiting) at the head.
 test: setup lint
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder $(ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" $(ARGS)

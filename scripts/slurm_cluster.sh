@@ -183,6 +183,9 @@ SlurmdLogFile=$STATE_DIR/slurmd.log
 SlurmctldPort=6817
 SlurmdPort=6818
 KillWait=5
+# A job's tasks take the nice value of the srun that starts them: a batch script that lowers its
+# own CPU priority (`renice`, tests/test_slurm.py's time-limit job) lowers its job's too.
+PropagatePrioProcess=1
 MinJobAge=300
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP

@@ -19,6 +19,19 @@ TINY = ["data=mnist_sample", "data.train_size=300", "data.val_size=100", "epochs
         "optimizer=adam"]
 
 
+# Test files in the order `make test` hands them to its workers (pytest-xdist, a file per worker):
+# the SLURM tests first (they mostly wait for the cluster, so another worker's CPU work overlaps
+# them), then the longest files as measured (2026-11-30: 60-140 s each, one after another), so
+# that no worker is left with a long file at the end. Other files follow in their usual order.
+LONGEST_FIRST = ("test_slurm.py", "test_faults.py", "test_sweeps.py", "test_training.py", "test_resume.py",
+                 "test_halving.py", "test_legacy.py")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its order
+
+
 EPOCH_TAGS = ("Loss/train", "Loss/val", "Accuracy/train", "Accuracy/val")  # TensorBoard scalars per epoch
 
 

@@ -454,6 +454,7 @@ def test_ctrl_c_mid_sweep_prints_the_resume_command_and_it_finishes_the_sweep(tm
     assert sorted(final) == ["0", "1", "2"] and {m["status"] for m in final.values()} == {"completed"}
     for job, stamp in finished.items():
         assert (sweep / job / "metrics.json").stat().st_mtime_ns == stamp, f"job {job} was retrained"
+        assert "already holds a completed run of this config; skipped" in (sweep / job / "mnist_hydra.log").read_text()
     assert [p for p in day.glob("*/*") if p.is_dir()] == [sweep], "the resume made a new folder"
     rows = summary_rows(sweep)
     assert len(rows) == 3 and "seed" in rows[0] and "resume" not in rows[0], rows[0]  # what was swept: seed only
