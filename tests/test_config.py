@@ -1,10 +1,11 @@
 import pytest
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from conftest import compose_config
-from mnist_hydra.config import ConfigError, validate
+from mnist_hydra.config import ConfigError, compose_job, resolved_config, validate
 
 
 def test_defaults_are_the_original_tools_config_values():
@@ -93,3 +94,27 @@ def test_study_settings_stay_overridable_and_seed_repetitions_are_distinct_jobs(
     seeds = [job[0] for job in _expand("seeds")]
     assert seeds == ["seed=42"] * 3 + ["seed=null"] * 3
     assert {job[0] for job in _expand("lr_batch_grid")} == {"lr=0.0001", "lr=0.001", "lr=0.01", "lr=0.1"}
+
+
+def test_a_grid_check_sets_plain_values_on_a_shared_composition_and_gets_what_hydra_composes():
+    """config.compose_job (the grid check): jobs alike but for plain `key=value` overrides share
+    one composition; every job's config equals Hydra's own composition of it, whatever the kind
+    of override, and a value that does not fit is composed in full (Hydra's error)."""
+    groups = set(compose_config(["+experiment=lr_batch_grid"], return_hydra_config=True).hydra.runtime.choices)
+    jobs = [["+experiment=lr_batch_grid", f"lr={lr}", f"batch_size={batch}"] for lr in (0.001, 0.1) for batch in (8, 16)]
+    jobs += [["model=baseline", "lr=1e-3", "data.train_size=300"], ["optimizer=sgd", "optimizer.momentum=0.5"],
+             ["data.root=/x", "seed=null", "test=false"], ["+launcher=local", "lr=0.5"], ["~seed", "lr=0.2"]]
+    composed: dict = {}
+
+    def resolved(cfg):  # as the job sees it: ${hydra:...} (+launcher=local's threads) resolved against cfg.hydra
+        HydraConfig.instance().set_config(cfg)
+        try:
+            return resolved_config(cfg)
+        finally:
+            HydraConfig.instance().cfg = None
+
+    for job in jobs:
+        assert resolved(compose_job(job, groups, composed)) == resolved(compose_config(job, return_hydra_config=True)), job
+    assert len(composed) == 6  # one composition for the four experiment jobs
+    with pytest.raises(ConfigCompositionException, match="batch_size"):
+        compose_job(["+experiment=lr_batch_grid", "batch_size=1.5"], groups, composed)
