@@ -34,7 +34,8 @@ from mnist_hydra.outputs import (
 )
 from mnist_hydra.rundir import CHECKPOINT, LAST_CHECKPOINT
 from mnist_hydra.runtime import (
-    configure_threads, exit_with_parent, rng_states, run_device, seed_everything, set_rng_states, usable_cores,
+    configure_threads, exit_quickly, exit_with_parent, rng_states, run_device, seed_everything, set_rng_states,
+    usable_cores,
 )
 from mnist_hydra.sweep.read import job_plan, swept_only
 from mnist_hydra.training import (
@@ -336,6 +337,7 @@ def task(cfg: DictConfig) -> float:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     if hydra_cfg.runtime.choices.get("debug"):
         log.warning("DEBUG RUN (debug=%s): not a real result; folder %s", hydra_cfg.runtime.choices.debug, run_dir)
+    exit_quickly()
     workers = joblib_workers(hydra_cfg)
     if workers > 1:  # this is a joblib worker process
         exit_with_parent()
@@ -377,6 +379,7 @@ def task(cfg: DictConfig) -> float:
 
 def main() -> None:
     """The `mnist-hydra` command and `python -m mnist_hydra.run`."""
+    exit_quickly()
     try:
         guards.run_app(task)
     except KeyboardInterrupt:

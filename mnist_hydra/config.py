@@ -296,14 +296,14 @@ def check_choices(choices: Mapping[str, Optional[str]]) -> None:
                               f"options: {', '.join(group_options(group))}")
 
 
-def validate_grid(jobs: Sequence[Sequence[str]]) -> list[DictConfig]:
+def validate_grid(jobs: Sequence[Sequence[str]], groups: Optional[set[str]] = None) -> list[DictConfig]:
     """Compose and validate every job of a sweep (each a list of overrides), so that a bad
     value anywhere refuses the sweep before its first job trains; returns the configs.
-    Raises ConfigError naming the first bad job."""
+    `groups`: the sweep's config groups (its hydra.runtime.choices), for compose_job. Raises
+    ConfigError naming the first bad job."""
     configs = []
     hydra_config = HydraConfig.instance()
     sweep_cfg = hydra_config.cfg
-    groups = set(sweep_cfg.runtime.choices) if sweep_cfg is not None else None  # the sweep's config groups
     composed: dict[tuple[str, ...], DictConfig] = {}
     for number, job in enumerate(jobs):
         try:

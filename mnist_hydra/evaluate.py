@@ -18,7 +18,7 @@ from mnist_hydra.config import CONFIG_DIR
 from mnist_hydra.folders import discard, register_resolver
 from mnist_hydra.guards import refuse, run_app
 from mnist_hydra.outputs import load_checkpoint
-from mnist_hydra.runtime import resolve_device
+from mnist_hydra.runtime import exit_quickly, resolve_device
 from mnist_hydra.training import Precision, evaluate
 
 SPLITS = ("test", "val")
@@ -130,4 +130,5 @@ def task(cfg: DictConfig) -> None:
 
 def main() -> None:
     """The `mnist-eval` command and `python -m mnist_hydra.eval`: a config mistake is one line."""
+    exit_quickly()
     run_app(task, PROG)

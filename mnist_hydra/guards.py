@@ -126,7 +126,7 @@ def check_grid(config: DictConfig, jobs: list[list[str]]) -> list[DictConfig]:
     cluster: the data is where the jobs run, which need not be here); the first problem
     refuses the sweep in one line before any job runs. Returns the jobs' configs."""
     try:
-        configs = validate_grid(jobs)
+        configs = validate_grid(jobs, set(config.hydra.runtime.choices))
         if "Slurm" not in config.hydra.launcher._target_:
             check_data(configs)
     except (ConfigError, DataError) as err:

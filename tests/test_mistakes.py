@@ -88,9 +88,10 @@ def test_every_job_of_a_study_is_composed_and_a_bad_one_named():
     params = [f"{key}={value}" for key, value in study.hydra.sweeper.params.items()]
     jobs = basic_sweep_jobs(parse_sweep([*params, "+experiment=lr_batch_grid", "lr=0.1,fast"]))
     assert len(jobs) == 10 and all("+experiment=lr_batch_grid" in job for job in jobs)
+    groups = set(study.hydra.runtime.choices)  # as the sweep passes them: lr=fast is composed in full
     with pytest.raises(ConfigError, match=r"job 5 of the sweep \(lr=fast batch_size=8 .*lr must be a number"):
-        validate_grid(jobs)
-    validate_grid(jobs[:5])  # the good ones pass
+        validate_grid(jobs, groups)
+    assert [cfg.lr for cfg in validate_grid(jobs[:5], groups)] == [0.1] * 5  # the good ones pass
 
 
 # -- data problems before any folder or job ------------------------------------------------------
