@@ -34,8 +34,8 @@ from mnist_hydra.outputs import (
 )
 from mnist_hydra.rundir import CHECKPOINT, LAST_CHECKPOINT
 from mnist_hydra.runtime import (
-    configure_threads, exit_quickly, exit_with_parent, joblib_workers, rng_states, run_device, seed_everything,
-    set_rng_states,
+    configure_threads, exit_quickly, exit_with_parent, rng_states, run_device, seed_everything, set_rng_states,
+    usable_cores,
 )
 from mnist_hydra.sweep.read import job_plan, swept_only
 from mnist_hydra.training import (
@@ -291,6 +291,16 @@ def run_overrides(hydra_cfg: DictConfig) -> list[str]:
     return swept_only(overrides, job_plan(hydra_cfg)) if hydra_cfg.mode == RunMode.MULTIRUN else overrides
 
 
+def joblib_workers(hydra_cfg: DictConfig) -> int:
+    """joblib's n_jobs as a number of worker processes; 1 when jobs run in the main process
+    (joblib with n_jobs=1, or another launcher)."""
+    if hydra_cfg.mode != RunMode.MULTIRUN or "n_jobs" not in hydra_cfg.launcher:
+        return 1
+    n_jobs = int(hydra_cfg.launcher.n_jobs)
+    # joblib's convention: -1 is every core, -2 all but one, ...
+    return max(1, n_jobs if n_jobs > 0 else usable_cores() + 1 + n_jobs)
+
+
 def jobs_in_batch(hydra_cfg: DictConfig) -> int | None:
     """How many jobs the sweeper hands the launcher together with this one (None: not
     known): the basic sweeper's max_batch_size (default: every job), Optuna's n_jobs trials
@@ -365,12 +375,6 @@ def task(cfg: DictConfig) -> float:
     if not multirun:
         print(f"Run folder: {run_dir}", flush=True)
     return float(metrics["best_val_acc"] or 0.0)
-
-
-def start_worker() -> None:
-    """A joblib worker's first task (guards.start_workers): importing this module imports
-    torch, and an optimizer imports torch._dynamo; every job of the worker then starts without."""
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)])
 
 
 def main() -> None:

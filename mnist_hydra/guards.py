@@ -8,7 +8,6 @@ on_multirun_start, to leave nothing behind and overwrite nothing.
 import os
 import shlex
 import sys
-from contextlib import suppress
 from pathlib import Path
 from typing import Any, Callable, Iterable, NoReturn
 
@@ -19,7 +18,7 @@ from omegaconf import DictConfig, open_dict
 from mnist_hydra.config import ConfigError, check_choices, config_hash, explain, validate, validate_grid
 from mnist_hydra.data import DataError, load_dataset
 from mnist_hydra.rundir import METRICS_JSON, recorded_result
-from mnist_hydra.runtime import joblib_workers, run_device
+from mnist_hydra.runtime import run_device
 from mnist_hydra.sweep.read import basic_sweep_jobs, parse_sweep
 
 PROG = "mnist-hydra"
@@ -125,37 +124,14 @@ class RunGuard(Callback):
 def check_grid(config: DictConfig, jobs: list[list[str]]) -> list[DictConfig]:
     """Every job of a grid composed and validated, and the data they use loaded (not on a
     cluster: the data is where the jobs run, which need not be here); the first problem
-    refuses the sweep in one line before any job runs. Returns the jobs' configs. Then a
-    joblib launcher's workers are started (start_workers)."""
+    refuses the sweep in one line before any job runs. Returns the jobs' configs."""
     try:
         configs = validate_grid(jobs, set(config.hydra.runtime.choices))
         if "Slurm" not in config.hydra.launcher._target_:
             check_data(configs)
     except (ConfigError, DataError) as err:
         refuse(f"sweep refused before any job ran: {err}")
-    start_workers(config.hydra)
     return configs
-
-
-def start_workers(hydra: DictConfig) -> None:
-    """With the joblib launcher, start its worker processes now, each importing torch and
-    torch._dynamo in a task of its own; the launcher's Parallel, built from the same settings,
-    reuses them (joblib keeps one executor per process). Measured on the 10-run head-to-head:
-    the sweep ends 2-3 s sooner than when the first jobs start the workers. Best effort: if it
-    fails, the launcher starts its workers as before."""
-    workers = joblib_workers(hydra)
-    if workers <= 1:
-        return
-    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
-    from joblib import Parallel, delayed
-
-    from mnist_hydra.app import start_worker
-
-    settings = {key: value for key, value in hydra.launcher.items() if key != "_target_"}
-    settings["backend"] = "loky"  # as hydra_joblib_launcher's launch() builds its Parallel
-    process_joblib_cfg(settings)
-    with suppress(Exception):
-        Parallel(**settings)(delayed(start_worker)() for _ in range(workers))
 
 
 def interrupted_message() -> str:

@@ -11,8 +11,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.types import RunMode
-from omegaconf import DictConfig
 
 from mnist_hydra.config import ConfigError
 
@@ -96,16 +94,6 @@ def configure_threads(requested: int | None, parallel_jobs: int = 1) -> int:
     threads = max(1, threads)
     torch.set_num_threads(threads)
     return threads
-
-
-def joblib_workers(hydra_cfg: DictConfig) -> int:
-    """joblib's n_jobs as a number of worker processes; 1 when jobs run in the main process
-    (joblib with n_jobs=1, or another launcher)."""
-    if hydra_cfg.mode != RunMode.MULTIRUN or "n_jobs" not in hydra_cfg.launcher:
-        return 1
-    n_jobs = int(hydra_cfg.launcher.n_jobs)
-    # joblib's convention: -1 is every core, -2 all but one, ...
-    return max(1, n_jobs if n_jobs > 0 else usable_cores() + 1 + n_jobs)
 
 
 def exit_quickly() -> None:

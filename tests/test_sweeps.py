@@ -1,19 +1,14 @@
 """Multirun on the shipped sample: launchers, failure isolation, kill-and-resume."""
 
-import subprocess
-import sys
-import time
-
 import pytest
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
-from conftest import TINY, cli_env, kill_local_job, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics
+from conftest import TINY, kill_local_job, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from mnist_hydra import app, runtime
+from mnist_hydra import app
 from mnist_hydra.runtime import usable_cores
-from test_faults import _descendants, _processes
 
 pytestmark = pytest.mark.slow
 GRID = ["lr=0.001,0.01", "batch_size=16,32"]
@@ -64,32 +59,6 @@ def test_joblib_runs_in_parallel_with_split_threads_and_gives_the_same_metrics(b
     assert len(summary_rows(sweep)) == 4
 
 
-def test_joblib_workers_start_after_the_grid_check_and_the_launcher_keeps_them(tmp_path):
-    """guards.start_workers: the two workers (and their torch imports) are up before the basic
-    sweeper writes multirun.yaml, which it does after the grid check and before its launch; the
-    launcher's Parallel reuses them, so the sweep has two worker processes in all, not four."""
-    sweep = tmp_path / "sweep"
-    proc = subprocess.Popen([sys.executable, "-m", "mnist_hydra.run", "--multirun", *TINY, "lr=0.001,0.01",
-                             "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}"],
-                            cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    workers: set[int] = set()
-    before_launch = None  # whether the first workers seen were up before multirun.yaml
-    while proc.poll() is None:
-        table = _processes()
-        found = {pid for pid in _descendants(proc.pid) if "loky" in table.get(pid, (0, "", ""))[2]
-                 and "resource_tracker" not in table[pid][2]}
-        if found and before_launch is None:
-            before_launch = not (sweep / "multirun.yaml").exists()
-        workers |= found
-        time.sleep(0.02)
-    out = proc.communicate()[0]
-    assert proc.returncode == 0, out[-3000:]
-    assert before_launch, "the workers started only with the first launch"  # before: started by the launch
-    assert len(workers) == 2, workers
-    assert sorted(sweep_metrics(sweep)) == [0, 1]
-
-
 def test_a_one_job_joblib_sweep_gets_every_core(tmp_path):
     """joblib's default n_jobs=-1 means a worker per core, but with one job to run that job
     has the machine to itself."""
@@ -109,10 +78,10 @@ def test_a_one_job_joblib_sweep_gets_every_core(tmp_path):
 ])
 def test_parallel_jobs_are_the_jobs_that_run_at_once(tmp_path, monkeypatch, launcher, sweeper, job, expected):
     """On 16 cores; the sweep's size from the sweeper (no multirun.yaml in the folder)."""
-    monkeypatch.setattr(runtime, "usable_cores", lambda: 16)
+    monkeypatch.setattr(app, "usable_cores", lambda: 16)
     hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN, "launcher": launcher, "sweeper": sweeper,
                                   "job": {"num": job}, "sweep": {"dir": str(tmp_path)}})
-    assert app.parallel_jobs(hydra_cfg, runtime.joblib_workers(hydra_cfg)) == expected
+    assert app.parallel_jobs(hydra_cfg, app.joblib_workers(hydra_cfg)) == expected
 
 
 def test_resume_into_a_sweep_folder_of_another_grid_is_refused_before_any_job_starts(tmp_path):
