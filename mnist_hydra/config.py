@@ -296,7 +296,7 @@ def check_choices(choices: Mapping[str, Optional[str]]) -> None:
                               f"options: {', '.join(group_options(group))}")
 
 
-def validate_grid(jobs: Sequence[Sequence[str]], groups: Optional[set[str]] = None) -> list[DictConfig]:
+def validate_grid(jobs: Sequence[Sequence[str]], groups: set[str]) -> list[DictConfig]:
     """Compose and validate every job of a sweep (each a list of overrides), so that a bad
     value anywhere refuses the sweep before its first job trains; returns the configs.
     `groups`: the sweep's config groups (its hydra.runtime.choices), for compose_job. Raises
@@ -322,8 +322,7 @@ def validate_grid(jobs: Sequence[Sequence[str]], groups: Optional[set[str]] = No
     return configs
 
 
-def compose_job(job: Sequence[str], groups: Optional[set[str]], composed: dict[tuple[str, ...], DictConfig]
-                ) -> DictConfig:
+def compose_job(job: Sequence[str], groups: set[str], composed: dict[tuple[str, ...], DictConfig]) -> DictConfig:
     """A sweep job's config, for checking it. Composing takes ~0.1 s (Hydra reads and merges
     every config file) and a grid's jobs mostly differ in plain `key=value` overrides of keys
     that are not config `groups`, which Hydra sets after composing (OmegaConf.update, merged):
@@ -334,7 +333,7 @@ def compose_job(job: Sequence[str], groups: Optional[set[str]], composed: dict[t
     others: list[str] = []
     for text, override in zip(job, OverridesParser.create().parse_overrides(list(job)), strict=True):
         key = override.key_or_group
-        if (groups is None or key in groups or "/" in key or override.package is not None
+        if (key in groups or "/" in key or override.package is not None
                 or override.is_delete() or override.is_add() or override.is_force_add()):
             others.append(text)
         else:

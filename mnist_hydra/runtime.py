@@ -1,5 +1,6 @@
 """The process a run lives in: seeds and random states, torch threads, device, parent watch."""
 import atexit
+import functools
 import gc
 import logging
 import os
@@ -96,6 +97,7 @@ def configure_threads(requested: int | None, parallel_jobs: int = 1) -> int:
     return threads
 
 
+@functools.cache
 def exit_quickly() -> None:
     """At this process's exit, skip the garbage collection of what exists then: with torch
     imported Python's teardown spends ~1 s collecting it, in every run, joblib worker and
@@ -103,13 +105,7 @@ def exit_quickly() -> None:
     cycles are left to the OS; the run's files are closed before (RunRecorder.close, atomic
     writes), and the other exit handlers (logging's flush, joblib's) run as before. Once per
     process: a joblib worker runs many jobs."""
-    global _exit_quickly
-    if not _exit_quickly:
-        atexit.register(gc.freeze)
-        _exit_quickly = True
-
-
-_exit_quickly = False
+    atexit.register(gc.freeze)
 
 
 def exit_with_parent(poll_s: float = 1.0) -> None:
