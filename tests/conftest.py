@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import pytest
 import yaml
 
 from mnist_hydra.config import compose_config  # noqa: F401 - the tests' way to build configs
@@ -25,6 +26,28 @@ TINY = ["data=mnist_sample", "data.train_size=300", "data.val_size=100", "epochs
 # that no worker is left with a long file at the end. Other files follow in their usual order.
 LONGEST_FIRST = ("test_slurm.py", "test_faults.py", "test_sweeps.py", "test_training.py", "test_resume.py",
                  "test_halving.py", "test_legacy.py")
+
+
+# Under `make test` each pytest-xdist worker, and every process its tests start, keeps to a core of
+# its own: two workers' torch thread pools on the same cores spin against each other (two training
+# runs side by side measured 4x slower unpinned, 2026-11-30). Tests marked `all_cores` get them all.
+ALL_CORES = frozenset(os.sched_getaffinity(0))
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ...: set in the workers only
+if WORKER:
+    os.sched_setaffinity(0, {sorted(ALL_CORES)[int(WORKER.removeprefix("gw")) % len(ALL_CORES)]})
+
+
+@pytest.fixture(autouse=True)
+def _all_cores_if_marked(request: pytest.FixtureRequest):
+    if not request.node.get_closest_marker("all_cores"):
+        yield
+        return
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, ALL_CORES)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, own)
 
 
 def pytest_collection_modifyitems(items: list) -> None:

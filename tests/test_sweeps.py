@@ -44,6 +44,7 @@ def test_basic_multirun_gives_each_combination_a_full_run_folder_and_a_summary(b
     assert "best_val_acc" in proc.stdout  # the table is printed at the end of the sweep
 
 
+@pytest.mark.all_cores
 def test_joblib_runs_in_parallel_with_split_threads_and_gives_the_same_metrics(basic_sweep, tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_cli(["--multirun", *GRID, *TINY, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
@@ -59,6 +60,7 @@ def test_joblib_runs_in_parallel_with_split_threads_and_gives_the_same_metrics(b
     assert len(summary_rows(sweep)) == 4
 
 
+@pytest.mark.all_cores
 def test_a_one_job_joblib_sweep_gets_every_core(tmp_path):
     """joblib's default n_jobs=-1 means a worker per core, but with one job to run that job
     has the machine to itself."""
