@@ -54,6 +54,14 @@ def test_job_start_up_imports_no_plotting_or_torchvision():
     assert out.stdout.strip() == "[]"
 
 
+def test_joblib_workers_check_their_memory_instead_of_collecting_garbage_after_every_job():
+    """With psutil (a dependency) loky's workers measure their memory after a job; without it
+    they run a full gc.collect() after every job, about 0.2 s each with torch loaded."""
+    from joblib.externals.loky import process_executor
+
+    assert process_executor._USE_PSUTIL
+
+
 def test_a_run_skips_the_final_garbage_collection_at_exit_and_leaves_its_files_whole(tmp_path):
     """runtime.exit_quickly: torch's teardown (~1 s a process) is skipped by freezing what is
     left before Python's last collection. A sitecustomize's exit handler, registered before
