@@ -31,15 +31,17 @@ LONGEST_FIRST = ("test_slurm.py", "test_faults.py", "test_sweeps.py", "test_trai
 # Under `make test` each pytest-xdist worker, and every process its tests start, keeps to a core of
 # its own: two workers' torch thread pools on the same cores spin against each other (two training
 # runs side by side measured 4x slower unpinned, 2026-11-30). Tests marked `all_cores` get them all.
-ALL_CORES = frozenset(os.sched_getaffinity(0))
+# Where the OS has no CPU affinity (macOS) nothing is pinned.
+PINNABLE = hasattr(os, "sched_setaffinity")
+ALL_CORES = frozenset(os.sched_getaffinity(0)) if PINNABLE else frozenset()
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ...: set in the workers only
-if WORKER:
+if WORKER and PINNABLE:
     os.sched_setaffinity(0, {sorted(ALL_CORES)[int(WORKER.removeprefix("gw")) % len(ALL_CORES)]})
 
 
 @pytest.fixture(autouse=True)
 def _all_cores_if_marked(request: pytest.FixtureRequest):
-    if not request.node.get_closest_marker("all_cores"):
+    if not (PINNABLE and request.node.get_closest_marker("all_cores")):
         yield
         return
     own = os.sched_getaffinity(0)
