@@ -15,7 +15,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
-from mnist_hydra.config import ConfigError, check_choices, config_hash, explain, validate, validate_grid
+from mnist_hydra.config import (
+    ConfigError, GridConfigLoader, check_choices, config_hash, explain, validate, validate_grid,
+)
 from mnist_hydra.data import DataError, load_dataset
 from mnist_hydra.rundir import METRICS_JSON, recorded_result
 from mnist_hydra.runtime import run_device
@@ -62,10 +64,9 @@ def other_configs_runs(config: DictConfig, sweep_dir: Path) -> dict[str, list[st
     refuses by itself, in app.task)."""
     if not str(config.hydra.sweeper._target_).endswith((".BasicSweeper", ".HalvingSweeper")):  # the same grid
         return {}
-    loader = GlobalHydra.instance().config_loader()
-    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.params or {}).items()]
+    loader = GridConfigLoader(GlobalHydra.instance().config_loader())
     taken = {}
-    for num, overrides in enumerate(basic_sweep_jobs(parse_sweep([*params, *config.hydra.overrides.task], loader))):
+    for num, overrides in enumerate(grid_jobs(config, loader)):
         job_cfg = loader.load_sweep_config(config, overrides)  # as the launcher composes it
         with open_dict(job_cfg):
             job_cfg.hydra.job.num = num
@@ -116,17 +117,23 @@ class RunGuard(Callback):
             refuse(f"{sweep_dir} holds finished runs of other configs where this sweep's jobs go: job(s) {jobs}; "
                    "resume=true continues the same sweep only: choose another hydra.sweep.dir")
         if str(config.hydra.sweeper._target_).endswith(".BasicSweeper"):  # the halving sweeper checks its own
-            params = [f"{key}={value}" for key, value in (config.hydra.sweeper.params or {}).items()]
-            loader = GlobalHydra.instance().config_loader()
-            check_grid(config, basic_sweep_jobs(parse_sweep([*params, *config.hydra.overrides.task], loader)))
+            loader = GridConfigLoader(GlobalHydra.instance().config_loader())
+            check_grid(config, grid_jobs(config, loader), loader)
 
 
-def check_grid(config: DictConfig, jobs: list[list[str]]) -> list[DictConfig]:
-    """Every job of a grid composed and validated, and the data they use loaded (not on a
-    cluster: the data is where the jobs run, which need not be here); the first problem
-    refuses the sweep in one line before any job runs. Returns the jobs' configs."""
+def grid_jobs(config: DictConfig, loader: GridConfigLoader) -> list[list[str]]:
+    """The jobs of the basic sweeper's grid (hydra.sweeper.params and the command line)."""
+    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.params or {}).items()]
+    return basic_sweep_jobs(parse_sweep([*params, *config.hydra.overrides.task], loader))
+
+
+def check_grid(config: DictConfig, jobs: list[list[str]], loader: GridConfigLoader) -> list[DictConfig]:
+    """Every job of a grid composed (through `loader`, as its launcher will) and validated,
+    and the data they use loaded (not on a cluster: the data is where the jobs run, which need
+    not be here); the first problem refuses the sweep in one line before any job runs.
+    Returns the jobs' configs."""
     try:
-        configs = validate_grid(jobs, set(config.hydra.runtime.choices))
+        configs = validate_grid(config, jobs, loader)
         if "Slurm" not in config.hydra.launcher._target_:
             check_data(configs)
     except (ConfigError, DataError) as err:

@@ -1,4 +1,5 @@
 """Shared helpers: compose configs the way the app does, and run the real CLI."""
+import contextlib
 import csv
 import json
 import os
@@ -7,12 +8,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 import pytest
 import yaml
+from hydra import initialize_config_dir
+from hydra.core.config_loader import ConfigLoader
+from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
+from omegaconf import DictConfig
 
-from mnist_hydra.config import compose_config  # noqa: F401 - the tests' way to build configs
+from mnist_hydra.config import CONFIG_DIR, compose_config, register_configs  # noqa: F401 - compose_config: the tests' way to build configs
 
 REPO = Path(__file__).resolve().parent.parent
 # Tiny, fast settings on the shipped sample: a real run in a few seconds.
@@ -58,6 +64,15 @@ def pytest_collection_modifyitems(items: list) -> None:
 
 
 EPOCH_TAGS = ("Loss/train", "Loss/val", "Accuracy/train", "Accuracy/val")  # TensorBoard scalars per epoch
+
+
+@contextlib.contextmanager
+def multirun(overrides: Sequence[str]) -> Iterator[tuple[ConfigLoader, DictConfig]]:
+    """Hydra's config loader and a multirun's own config, as Hydra composes it before the sweeper runs."""
+    register_configs()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        yield loader, loader.load_configuration("config", list(overrides), run_mode=RunMode.MULTIRUN)
 
 
 def cli_env(cwd: Path) -> dict[str, str]:

@@ -1,11 +1,14 @@
+import pickle
+
 import pytest
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import OmegaConf
 
-from conftest import compose_config
-from mnist_hydra.config import ConfigError, compose_job, resolved_config, validate
+from conftest import compose_config, multirun
+from mnist_hydra.config import ConfigError, GridConfigLoader, validate
 
 
 def test_defaults_are_the_original_tools_config_values():
@@ -96,25 +99,34 @@ def test_study_settings_stay_overridable_and_seed_repetitions_are_distinct_jobs(
     assert {job[0] for job in _expand("lr_batch_grid")} == {"lr=0.0001", "lr=0.001", "lr=0.01", "lr=0.1"}
 
 
-def test_a_grid_check_sets_plain_values_on_a_shared_composition_and_gets_what_hydra_composes():
-    """config.compose_job (the grid check): jobs alike but for plain `key=value` overrides share
-    one composition; every job's config equals Hydra's own composition of it, whatever the kind
-    of override, and a value that does not fit is composed in full (Hydra's error)."""
-    groups = set(compose_config(["+experiment=lr_batch_grid"], return_hydra_config=True).hydra.runtime.choices)
-    jobs = [["+experiment=lr_batch_grid", f"lr={lr}", f"batch_size={batch}"] for lr in (0.001, 0.1) for batch in (8, 16)]
-    jobs += [["model=baseline", "lr=1e-3", "data.train_size=300"], ["optimizer=sgd", "optimizer.momentum=0.5"],
-             ["data.root=/x", "seed=null", "test=false"], ["+launcher=local", "lr=0.5"], ["~seed", "lr=0.2"]]
-    composed: dict = {}
+def test_a_grid_s_jobs_get_what_hydra_composes_with_one_composition_per_set_of_other_overrides(monkeypatch):
+    """config.GridConfigLoader: jobs alike but for plain `key=value` overrides (hydra.sweep.subdir
+    included) share one composition; every job's config equals Hydra's own composition of it,
+    whatever the kind of override; a value that does not fit gets Hydra's error; a copy pickled
+    with a job (joblib, submitit) composes nothing for the jobs the grid check composed."""
+    grid = [["+experiment=lr_batch_grid", f"lr={lr}", f"batch_size={batch}", "epochs=5"]
+            for lr in (0.001, 0.1) for batch in (8, 16)]
+    rung = [[*job, "stop_at_epoch=3", "resume=true", f"hydra.sweep.subdir={n}"] for n, job in enumerate(grid)]
+    others = [["model=baseline", "lr=1e-3", "data.train_size=300"], ["optimizer=sgd", "optimizer.momentum=0.5"],
+              ["data.root=/x", "seed=null", "test=false"], ["+launcher=local", "lr=0.5"], ["~seed", "lr=0.2"],
+              ["++lr=0.3", "lr=0.2"], ["lr=0.2", "++lr=0.3"], ["hydra.job.chdir=true", "lr=0.1"],
+              ["hydra/job_logging=disabled", "lr=0.1", "hydra.sweep.subdir=x"]]
+    with multirun(["hydra/sweeper=halving", "hydra.sweep.dir=/sweep", "hydra.job.env_copy=[HOME]"]) as (hydra, master):
+        def tree(cfg):
+            return OmegaConf.is_struct(cfg), OmegaConf.to_container(cfg, resolve=False)
 
-    def resolved(cfg):  # as the job sees it: ${hydra:...} (+launcher=local's threads) resolved against cfg.hydra
-        HydraConfig.instance().set_config(cfg)
-        try:
-            return resolved_config(cfg)
-        finally:
-            HydraConfig.instance().cfg = None
+        expected = {tuple(job): tree(hydra.load_sweep_config(master, job)) for job in grid + rung + others}
+        loader = GridConfigLoader(hydra)
+        for job in grid + rung + others:
+            assert tree(loader.load_sweep_config(master, job)) == expected[tuple(job)], job
+        assert list(loader.compositions)[:2] == [("+experiment=lr_batch_grid",), ("model=baseline",)]
+        assert len(loader.compositions) == 1 + 6  # ++lr clashes with lr: both orders composed in full
+        with pytest.raises(ConfigCompositionException, match="batch_size=1.5"):
+            loader.load_sweep_config(master, ["+experiment=lr_batch_grid", "batch_size=1.5"])
 
-    for job in jobs:
-        assert resolved(compose_job(job, groups, composed)) == resolved(compose_config(job, return_hydra_config=True)), job
-    assert len(composed) == 6  # one composition for the four experiment jobs
-    with pytest.raises(ConfigCompositionException, match="batch_size"):
-        compose_job(["+experiment=lr_batch_grid", "batch_size=1.5"], groups, composed)
+        shipped = pickle.loads(pickle.dumps(loader))
+        monkeypatch.setattr(ConfigLoaderImpl, "load_configuration", lambda *args, **kwargs: pytest.fail("composed"))
+        for job in rung:
+            assert tree(shipped.load_sweep_config(master, job)) == expected[tuple(job)], job
+
+

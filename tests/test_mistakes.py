@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, run_cli
-from mnist_hydra.config import GROUP_SCHEMAS, ConfigError, RunConfig, compose_config, explain, validate, validate_grid
+from conftest import TINY, multirun, run_cli
+from mnist_hydra.config import (
+    GROUP_SCHEMAS, ConfigError, GridConfigLoader, RunConfig, compose_config, explain, validate, validate_grid,
+)
 from mnist_hydra.legacy.cli import build_command
 from mnist_hydra.sweep.read import basic_sweep_jobs, parse_sweep
 
@@ -84,14 +86,14 @@ def test_a_bad_value_anywhere_in_a_sweep_refuses_it_before_any_job(tmp_path):
 
 
 def test_every_job_of_a_study_is_composed_and_a_bad_one_named():
-    study = compose_config(["+experiment=lr_batch_grid"], return_hydra_config=True)
-    params = [f"{key}={value}" for key, value in study.hydra.sweeper.params.items()]
-    jobs = basic_sweep_jobs(parse_sweep([*params, "+experiment=lr_batch_grid", "lr=0.1,fast"]))
-    assert len(jobs) == 10 and all("+experiment=lr_batch_grid" in job for job in jobs)
-    groups = set(study.hydra.runtime.choices)  # as the sweep passes them: lr=fast is composed in full
-    with pytest.raises(ConfigError, match=r"job 5 of the sweep \(lr=fast batch_size=8 .*lr must be a number"):
-        validate_grid(jobs, groups)
-    assert [cfg.lr for cfg in validate_grid(jobs[:5], groups)] == [0.1] * 5  # the good ones pass
+    with multirun(["+experiment=lr_batch_grid", "lr=0.1,fast"]) as (hydra, study):
+        params = [f"{key}={value}" for key, value in study.hydra.sweeper.params.items()]
+        jobs = basic_sweep_jobs(parse_sweep([*params, "+experiment=lr_batch_grid", "lr=0.1,fast"]))
+        assert len(jobs) == 10 and all("+experiment=lr_batch_grid" in job for job in jobs)
+        loader = GridConfigLoader(hydra)  # as the sweep composes them: lr=fast is composed in full
+        with pytest.raises(ConfigError, match=r"job 5 of the sweep \(lr=fast batch_size=8 .*lr must be a number"):
+            validate_grid(study, jobs, loader)
+        assert [cfg.lr for cfg in validate_grid(study, jobs[:5], loader)] == [0.1] * 5  # the good ones pass
 
 
 # -- data problems before any folder or job ------------------------------------------------------

@@ -10,9 +10,10 @@ from typing import Any, Dict, Optional
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import OmegaConf
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
 
-from mnist_hydra.config import override_key
+from mnist_hydra.config import GridConfigLoader, override_key
 from mnist_hydra.guards import check_grid, refuse
 from mnist_hydra.halving import METRICS, Study, run_study
 
@@ -43,15 +44,23 @@ class HalvingSweeper(BasicSweeper):
             refuse("invalid halving sweeper: " + "; ".join(problems))
         self.eta, self.min_epochs, self.metric = eta, min_epochs, metric
 
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        # The launcher composes each job through this loader: the grid check's compositions
+        # (one per set of group overrides) serve every job of every rung, in whatever process.
+        loader = GridConfigLoader(hydra_context.config_loader)
+        super().setup(hydra_context=HydraContext(config_loader=loader, callbacks=hydra_context.callbacks),
+                      task_function=task_function, config=config)
+
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         loader = self.hydra_context.config_loader
+        assert isinstance(loader, GridConfigLoader)
         overrides = OverridesParser.create(config_loader=loader).parse_overrides(self._parse_config() + arguments)
         if any(override_key(o.get_key_element()) == "stop_at_epoch" for o in overrides):
             refuse("hydra/sweeper=halving sets stop_at_epoch per rung; leave it out")
         grid = self.split_arguments(overrides, None)[0]
         # Every configuration composed and validated, and its data loaded, before anything trains.
-        epochs = {cfg.epochs for cfg in check_grid(self.config, grid)}
+        epochs = {cfg.epochs for cfg in check_grid(self.config, grid, loader)}
         if len(epochs) > 1:
             refuse(f"hydra/sweeper=halving needs one `epochs` for the whole grid (the last rung's), got "
                    f"epochs={','.join(map(str, sorted(epochs)))}; sweep epochs with the basic sweeper")
