@@ -1,5 +1,5 @@
 """Per-job start-up with the data on disk: a fresh interpreter imports the app (and the
-sweep callback, as Hydra does in every job process), composes the config, loads the splits."""
+sweep callback, as Hydra does in every job process) and the training code, composes the config, loads the splits."""
 import os
 import subprocess
 import sys
@@ -7,12 +7,12 @@ import sys
 from benchmarks.common import MNIST_ROOT, REPO, interleaved, machine, table, timed
 
 JOB_START = """
-import mnist_hydra.app, mnist_hydra.sweep.callback
+import mnist_hydra.app, mnist_hydra.train, mnist_hydra.sweep.callback
 from hydra import compose, initialize_config_dir
 import torch
 with initialize_config_dir(config_dir=mnist_hydra.app.CONFIG_DIR, version_base="1.3"):
     cfg = compose("config")
-mnist_hydra.app.load_splits(cfg, torch.device("cpu"))
+mnist_hydra.train.load_splits(cfg, torch.device("cpu"))
 """
 
 

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 from benchmarks.common import compose_config, interleaved, machine, table, timed, torchvision_root
-from mnist_hydra.app import build, build_parts
+from mnist_hydra.train import build, build_parts
 from mnist_hydra.runtime import configure_threads
 from mnist_hydra.training import Precision, evaluate, train_epoch
 

@@ -18,9 +18,8 @@ from omegaconf import DictConfig, open_dict
 from mnist_hydra.config import (
     ConfigError, GridConfigLoader, check_choices, config_hash, explain, validate, validate_grid,
 )
-from mnist_hydra.data import DataError, load_dataset
+from mnist_hydra.launchers import workers_starting
 from mnist_hydra.rundir import METRICS_JSON, recorded_result
-from mnist_hydra.runtime import run_device
 from mnist_hydra.sweep.read import basic_sweep_jobs, parse_sweep
 
 PROG = "mnist-hydra"
@@ -82,12 +81,16 @@ def check_data(configs: Iterable[DictConfig]) -> None:
     (or a root that is not a folder) raises DataError now, before a run folder exists, and
     missing files are fetched now if allowed. The data stays in this process's memo, so a
     run in this process (a single run, the basic launcher's jobs) does not read it again."""
+    from mnist_hydra.data import load_dataset  # torch: imported when the data is checked, not at start-up
+
     for name, root, download in {(cfg.data.name, str(cfg.data.root), cfg.data.download) for cfg in configs}:
         load_dataset(name, root, download)
 
 
 class RunGuard(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from mnist_hydra.runtime import run_device  # a single run trains here: torch is needed anyway
+
         try:
             check_choices(config.hydra.runtime.choices)
             validate(config)
@@ -118,7 +121,8 @@ class RunGuard(Callback):
                    "resume=true continues the same sweep only: choose another hydra.sweep.dir")
         if str(config.hydra.sweeper._target_).endswith(".BasicSweeper"):  # the halving sweeper checks its own
             loader = GridConfigLoader(GlobalHydra.instance().config_loader())
-            check_grid(config, grid_jobs(config, loader), loader)
+            with workers_starting(config.hydra):  # joblib's, while the grid is checked
+                check_grid(config, grid_jobs(config, loader), loader)
 
 
 def grid_jobs(config: DictConfig, loader: GridConfigLoader) -> list[list[str]]:
@@ -132,6 +136,8 @@ def check_grid(config: DictConfig, jobs: list[list[str]], loader: GridConfigLoad
     and the data they use loaded (not on a cluster: the data is where the jobs run, which need
     not be here); the first problem refuses the sweep in one line before any job runs.
     Returns the jobs' configs."""
+    from mnist_hydra.data import DataError
+
     try:
         configs = validate_grid(config, jobs, loader)
         if "Slurm" not in config.hydra.launcher._target_:

@@ -17,13 +17,17 @@ so the launchers themselves (conf/launcher/slurm.yaml and local.yaml select them
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence, cast
 
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.types import HydraContext
-from omegaconf import DictConfig, open_dict
+from hydra.types import HydraContext, RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from mnist_hydra.process import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +114,60 @@ class RecordingLaunch:
         log.error("job %d (%s): %s", job_num, " ".join(overrides), reason)
         return JobReturn(overrides=list(overrides), working_dir=str(job_dir) if job_dir else None,
                          status=JobStatus.COMPLETED, _return_value=value)
+
+
+def joblib_workers(hydra_cfg: DictConfig) -> int:
+    """joblib's n_jobs as a number of worker processes; 1 when jobs run in the main process
+    (joblib with n_jobs=1, or another launcher)."""
+    if hydra_cfg.mode != RunMode.MULTIRUN or "n_jobs" not in hydra_cfg.launcher:
+        return 1
+    n_jobs = int(hydra_cfg.launcher.n_jobs)
+    # joblib's convention: -1 is every core, -2 all but one, ...
+    return max(1, n_jobs if n_jobs > 0 else usable_cores() + 1 + n_jobs)
+
+
+def joblib_args(launcher_cfg: DictConfig) -> dict[str, Any]:
+    """joblib.Parallel's arguments as the joblib launcher passes them (hydra_joblib_launcher._core.launch)."""
+    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
+
+    args = {str(key): value for key, value in cast(dict, OmegaConf.to_container(launcher_cfg)).items()
+            if key != "_target_"}
+    args["backend"] = "loky"
+    process_joblib_cfg(args)
+    return args
+
+
+def prepare_worker() -> None:
+    """What every job in a worker imports first: the training code with torch, and
+    torch._dynamo, which torch's optimizers import at their first use (~2 s)."""
+    import torch._dynamo  # noqa: F401
+    import mnist_hydra.train  # noqa: F401
+
+
+@contextlib.contextmanager
+def workers_starting(hydra_cfg: DictConfig) -> Iterator[None]:
+    """A joblib sweep's worker processes start, and import what its jobs need, while this
+    process runs the block (checking the grid, loading torch for the data check); the block's
+    end waits until they are ready, and the launcher's first launch finds them (joblib reuses
+    its executor for the same arguments). An exception in the block (a refused sweep) stops
+    them. Without the joblib launcher, or with one worker, nothing starts."""
+    workers = joblib_workers(hydra_cfg) if "joblib" in str(hydra_cfg.launcher.get("_target_", "")) else 1
+    if workers == 1:
+        yield
+        return
+    from joblib import Parallel, delayed
+
+    ready = Parallel(**joblib_args(hydra_cfg.launcher), return_as="generator_unordered")(
+        delayed(prepare_worker)() for _ in range(workers))
+    try:
+        yield
+    except BaseException:
+        with warnings.catch_warnings():  # joblib warns of the cancelled calls: the refusal is the one line
+            warnings.simplefilter("ignore")
+            ready.close()  # joblib aborts the unfinished calls: it kills the workers
+        raise
+    try:
+        for _ in ready:
+            pass
+    except Exception:  # noqa: BLE001 - every job would hit it too, and be recorded failed
+        log.warning("Preparing the joblib workers failed", exc_info=True)

@@ -1,22 +1,17 @@
-"""The process a run lives in: seeds and random states, torch threads, device, parent watch."""
-import atexit
-import functools
-import gc
+"""What a run sets up in torch: seeds and random states, threads, device."""
 import logging
 import os
 import random
 import secrets
-import threading
-import time
 from typing import Any
 
 import numpy as np
 import torch
 
 from mnist_hydra.config import ConfigError
+from mnist_hydra.process import usable_cores
 
 log = logging.getLogger(__name__)
-WATCHER = "exit-with-parent"  # the name of the thread exit_with_parent starts
 
 
 def seed_everything(seed: int | None, deterministic: bool) -> int:
@@ -79,10 +74,6 @@ def run_device(device: str, precision: str) -> torch.device:
     return resolved
 
 
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def configure_threads(requested: int | None, parallel_jobs: int = 1) -> int:
     """Torch threads for this job: `threads` if set, else the SLURM allocation, else the
     usable cores split between the sweep's parallel jobs, so jobs don't oversubscribe."""
@@ -95,31 +86,3 @@ def configure_threads(requested: int | None, parallel_jobs: int = 1) -> int:
     threads = max(1, threads)
     torch.set_num_threads(threads)
     return threads
-
-
-@functools.cache
-def exit_quickly() -> None:
-    """At this process's exit, skip the garbage collection of what exists then: with torch
-    imported Python's teardown spends ~1 s collecting it, in every run, joblib worker and
-    SLURM job, and a sweep waits for its workers' teardown. Only objects held in reference
-    cycles are left to the OS; the run's files are closed before (RunRecorder.close, atomic
-    writes), and the other exit handlers (logging's flush, joblib's) run as before. Once per
-    process: a joblib worker runs many jobs."""
-    atexit.register(gc.freeze)
-
-
-def exit_with_parent(poll_s: float = 1.0) -> None:
-    """End this worker process when the process that started it dies (e.g. SIGKILL of a
-    joblib sweep's main process): its workers would otherwise keep training and writing.
-    Polls the parent pid from a daemon thread; a dead parent's children are re-parented.
-    Once per process: a joblib worker runs many jobs and calls this for each."""
-    if any(thread.name == WATCHER for thread in threading.enumerate()):
-        return
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll_s)
-        os._exit(1)  # no cleanup to do that could not also be done by the killed parent
-
-    threading.Thread(target=watch, name=WATCHER, daemon=True).start()

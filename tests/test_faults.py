@@ -205,7 +205,7 @@ def test_killing_a_joblib_sweeps_main_process_stops_its_workers(tmp_path):
 
 
 def test_a_worker_watches_its_parent_with_one_thread_however_many_jobs_it_runs(tmp_path):
-    code = ("import threading; from mnist_hydra.runtime import WATCHER, exit_with_parent\n"
+    code = ("import threading; from mnist_hydra.process import WATCHER, exit_with_parent\n"
             "for job in range(3): exit_with_parent()\n"
             "print(sum(thread.name == WATCHER for thread in threading.enumerate()))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True,

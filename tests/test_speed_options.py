@@ -3,13 +3,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 
+import psutil
 import pytest
 import torch
+from hydra.types import RunMode
 
-from conftest import REPO, TINY, cli_env, compose_config, epoch_scalars
-from mnist_hydra.app import build_parts, train
-from mnist_hydra.runtime import usable_cores
+from conftest import REPO, TINY, cli_env, compose_config, epoch_scalars, multirun
+from mnist_hydra.train import build_parts, train
+from mnist_hydra.process import usable_cores
 from mnist_hydra.training import evaluate, train_epoch
 
 
@@ -46,6 +49,53 @@ def test_metrics_record_the_layout(tmp_path):
     assert metrics["threads"] == int(os.environ.get("SLURM_CPUS_PER_TASK") or usable_cores())
 
 
+def test_a_sweeps_main_process_gets_to_its_launcher_without_torch():
+    """The app, its callbacks and plugins import no torch: a sweep's main process loads it for
+    the data check, while joblib's workers start (launchers.workers_starting)."""
+    code = ("import sys, mnist_hydra.app, mnist_hydra.guards, mnist_hydra.sweep.callback, "
+            "hydra_plugins.mnist_hydra_sweeper, hydra_plugins.mnist_hydra_launcher; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _job_process() -> tuple[int, bool]:
+    """Where a job runs, and whether torch._dynamo was there before it (this module does not import it)."""
+    return os.getpid(), "torch._dynamo" in sys.modules
+
+
+def _loky_workers(count: int) -> list[psutil.Process]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = [p for p in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(p.cmdline())]
+        if len(workers) >= count:
+            return workers
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} joblib workers started")
+
+
+def test_joblib_workers_start_during_the_grid_check_and_the_launch_runs_in_them_prepared():
+    """launchers.workers_starting: the workers start in the block and import what jobs need
+    (torch._dynamo among it); the launcher's Parallel (the same arguments) then runs its jobs in
+    them. A refusal in the block stops them."""
+    from joblib import Parallel, delayed
+
+    from mnist_hydra.launchers import joblib_args, workers_starting
+
+    with multirun(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]) as (_, config):
+        config.hydra.mode = RunMode.MULTIRUN
+        with pytest.raises(SystemExit):
+            with workers_starting(config.hydra):
+                refused = _loky_workers(2)
+                raise SystemExit(1)
+        assert psutil.wait_procs(refused, timeout=30)[1] == []  # none left alive
+
+        with workers_starting(config.hydra):
+            started = {p.pid for p in _loky_workers(2)}
+        jobs = Parallel(**joblib_args(config.hydra.launcher))(delayed(_job_process)() for _ in range(4))
+    assert {pid for pid, _ in jobs} <= started
+    assert all(prepared for _, prepared in jobs)
+
+
 def test_job_start_up_imports_no_plotting_or_torchvision():
     """Hydra imports the callbacks in every job process; matplotlib is only for the summary."""
     code = ("import sys, mnist_hydra.app, mnist_hydra.guards, mnist_hydra.sweep.callback; "
@@ -63,7 +113,7 @@ def test_joblib_workers_check_their_memory_instead_of_collecting_garbage_after_e
 
 
 def test_a_run_skips_the_final_garbage_collection_at_exit_and_leaves_its_files_whole(tmp_path):
-    """runtime.exit_quickly: torch's teardown (~1 s a process) is skipped by freezing what is
+    """process.exit_quickly: torch's teardown (~1 s a process) is skipped by freezing what is
     left before Python's last collection. A sitecustomize's exit handler, registered before
     the app's and so run after it, sees whether the objects were frozen."""
     (tmp_path / "site").mkdir()

@@ -8,7 +8,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from mnist_hydra import app
-from mnist_hydra.runtime import usable_cores
+from mnist_hydra.process import usable_cores
 
 pytestmark = pytest.mark.slow
 GRID = ["lr=0.001,0.01", "batch_size=16,32"]

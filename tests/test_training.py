@@ -11,7 +11,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import REPO, TINY, cli_env, compose_config, run_cli, tensorboard_run
-from mnist_hydra.app import train
+from mnist_hydra.train import train
 from mnist_hydra.config import ConfigError, RunConfig
 from mnist_hydra.evaluate import CheckpointError, evaluate_checkpoint
 from mnist_hydra.losses import ManualCrossEntropy

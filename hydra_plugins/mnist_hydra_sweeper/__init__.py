@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from mnist_hydra.config import GridConfigLoader, override_key
 from mnist_hydra.guards import check_grid, refuse
 from mnist_hydra.halving import METRICS, Study, run_study
+from mnist_hydra.launchers import workers_starting
 
 
 @dataclass
@@ -59,11 +60,13 @@ class HalvingSweeper(BasicSweeper):
         if any(override_key(o.get_key_element()) == "stop_at_epoch" for o in overrides):
             refuse("hydra/sweeper=halving sets stop_at_epoch per rung; leave it out")
         grid = self.split_arguments(overrides, None)[0]
-        # Every configuration composed and validated, and its data loaded, before anything trains.
-        epochs = {cfg.epochs for cfg in check_grid(self.config, grid, loader)}
-        if len(epochs) > 1:
-            refuse(f"hydra/sweeper=halving needs one `epochs` for the whole grid (the last rung's), got "
-                   f"epochs={','.join(map(str, sorted(epochs)))}; sweep epochs with the basic sweeper")
+        # Every configuration composed and validated, and its data loaded, before anything trains;
+        # meanwhile joblib's workers start.
+        with workers_starting(self.config.hydra):
+            epochs = {cfg.epochs for cfg in check_grid(self.config, grid, loader)}
+            if len(epochs) > 1:
+                refuse(f"hydra/sweeper=halving needs one `epochs` for the whole grid (the last rung's), got "
+                       f"epochs={','.join(map(str, sorted(epochs)))}; sweep epochs with the basic sweeper")
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
