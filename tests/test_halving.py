@@ -208,19 +208,19 @@ def test_the_jobs_of_a_rung_share_the_cores(tmp_path, monkeypatch):
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    from mnist_hydra import app
+    from mnist_hydra import app, launchers
     from mnist_hydra.halving import Rung, Study, write_state
 
-    monkeypatch.setattr(app, "usable_cores", lambda: 16)
+    monkeypatch.setattr(launchers, "usable_cores", lambda: 16)
     hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN, "launcher": {"n_jobs": -1}, "job": {"num": 23},
                                   "sweeper": {"eta": 3}, "sweep": {"dir": str(tmp_path)}})
     study = Study(3, 1, "val_acc", 20, 20, [Rung(1, list(range(20)), list(range(7))), Rung(3, list(range(7)))])
     write_state(tmp_path, study)
-    assert app.parallel_jobs(hydra_cfg, app.joblib_workers(hydra_cfg)) == 7
+    assert app.parallel_jobs(hydra_cfg, launchers.joblib_workers(hydra_cfg)) == 7
     study.rungs[-1].promoted = [0]
     study.rungs.append(Rung(20, [0]))
     write_state(tmp_path, study)
-    assert app.parallel_jobs(hydra_cfg, app.joblib_workers(hydra_cfg)) == 1
+    assert app.parallel_jobs(hydra_cfg, launchers.joblib_workers(hydra_cfg)) == 1
 
 
 @pytest.mark.parametrize("args, message", [
