@@ -334,8 +334,8 @@ class GridConfigLoader(ConfigLoaderImpl):
     a copy gets their values through Hydra's own override step and the `hydra` fields Hydra
     derives from a job's overrides. The compositions are kept on the loader, which a launcher
     pickles with each job, so the grid check's compositions serve joblib workers and cluster
-    jobs too. Anything else (a group, `+key`, `~key`, a value that does not fit) is composed in full,
-    as Hydra does.
+    jobs too. Anything else (a group, `+key`, `~key`, a value that does not fit) is composed
+    in full, as Hydra does.
     """
 
     def __init__(self, loader: ConfigLoader) -> None:

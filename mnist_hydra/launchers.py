@@ -1,4 +1,5 @@
-"""Submitit launchers (SLURM and local) whose sweep survives a job killed without warning.
+"""What the project adds to Hydra's launchers: submitit launchers (SLURM and local) whose
+sweep survives a job killed without warning, and joblib workers started early.
 
 hydra-submitit-launcher collects the jobs' results with `job.results()`, which raises for a
 job that ended without one: `scancel`, out of memory, a node failure, a crash before the
@@ -14,6 +15,10 @@ same hydra.sweep.dir reruns just that job.
 Hydra instantiates only launcher classes defined in the `hydra_plugins` namespace package,
 so the launchers themselves (conf/launcher/slurm.yaml and local.yaml select them by
 `_target_`) are in hydra_plugins/mnist_hydra_launcher/.
+
+`workers_starting` starts the joblib launcher's worker processes while the main process
+checks the grid (it loads torch for the data check meanwhile): each worker imports torch,
+torch._dynamo and the training code, ~5 s of CPU, once per sweep rather than at its first job.
 """
 from __future__ import annotations
 
