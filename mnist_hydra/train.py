@@ -18,12 +18,12 @@ from torch import nn
 from tqdm import tqdm
 
 from mnist_hydra import rundir
-from mnist_hydra.config import RUN_CONTROL_KEYS, config_hash, override_key, resolved_config, target_epochs, training_overrides, validate
+from mnist_hydra.config import (
+    RUN_CONTROL_KEYS, config_hash, override_key, resolved_config, target_epochs, training_overrides, validate,
+)
 from mnist_hydra.data import load_dataset, split_indices
 from mnist_hydra.models import count_parameters
-from mnist_hydra.outputs import (
-    UNNAMED_RUN, RunRecorder, history_rows, load_checkpoint, save_checkpoint,
-)
+from mnist_hydra.outputs import UNNAMED_RUN, RunRecorder, history_rows, load_checkpoint, save_checkpoint
 from mnist_hydra.rundir import CHECKPOINT, LAST_CHECKPOINT
 from mnist_hydra.runtime import configure_threads, rng_states, run_device, seed_everything, set_rng_states
 from mnist_hydra.training import (
