@@ -18,7 +18,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from mnist_hydra.config import CONFIG_DIR, compose_config, register_configs  # noqa: F401 - compose_config: the tests' way to build configs
+from mnist_hydra.config import CONFIG_DIR, register_configs
+from mnist_hydra.config import compose_config  # noqa: F401 - the tests' way to build configs
 
 REPO = Path(__file__).resolve().parent.parent
 # Tiny, fast settings on the shipped sample: a real run in a few seconds.

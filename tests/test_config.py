@@ -99,7 +99,7 @@ def test_study_settings_stay_overridable_and_seed_repetitions_are_distinct_jobs(
     assert {job[0] for job in _expand("lr_batch_grid")} == {"lr=0.0001", "lr=0.001", "lr=0.01", "lr=0.1"}
 
 
-def test_a_grid_s_jobs_get_what_hydra_composes_with_one_composition_per_set_of_other_overrides(monkeypatch):
+def test_a_grids_jobs_get_what_hydra_composes_with_one_composition_per_set_of_other_overrides(monkeypatch):
     """config.GridConfigLoader: jobs alike but for plain `key=value` overrides (hydra.sweep.subdir
     included) share one composition; every job's config equals Hydra's own composition of it,
     whatever the kind of override; a value that does not fit gets Hydra's error; a copy pickled
