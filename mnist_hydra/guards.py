@@ -89,11 +89,11 @@ def check_data(configs: Iterable[DictConfig]) -> None:
 
 class RunGuard(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from mnist_hydra.runtime import run_device  # a single run trains here: torch is needed anyway
-
         try:
             check_choices(config.hydra.runtime.choices)
             validate(config)
+            from mnist_hydra.runtime import run_device  # torch (2 s): not before a bad value is refused
+
             run_device(config.device.value, config.precision)
             check_data([config])
         except (ConfigError, RuntimeError) as err:  # RuntimeError: an absent device, DataError
