@@ -343,24 +343,31 @@ class GridConfigLoader(ConfigLoaderImpl):
         self.compositions: dict[tuple[str, ...], DictConfig] = {}  # by the jobs' other overrides
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        cfg = self._from_composition(master_config, sweep_overrides)
+        return cfg if cfg is not None else super().load_sweep_config(master_config, sweep_overrides)
+
+    def _from_composition(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig | None:
+        """The job's config as a copy of a shared composition, or None where Hydra must compose it in full."""
         overrides = OverridesParser.create().parse_overrides(sweep_overrides)
         groups = set(master_config.hydra.runtime.choices)
-        plain = [o for o in overrides if _plain(o, groups)]
-        other = [o for o in overrides if not _plain(o, groups)]
-        others = tuple(o.input_line or "" for o in other)
+        plain: list[Override] = []
+        other: list[Override] = []
+        for override in overrides:
+            (plain if _plain(override, groups) else other).append(override)
         plain_keys = {o.key_or_group for o in plain}
         # A key set by both kinds: Hydra applies them in command-line order, this in two steps.
         if not plain or plain_keys & {o.key_or_group for o in other}:
-            return super().load_sweep_config(master_config, sweep_overrides)
+            return None
+        others = tuple(o.input_line or "" for o in other)
         if others not in self.compositions:
             self.compositions[others] = super().load_sweep_config(master_config, list(others))
         cfg = copy.deepcopy(self.compositions[others])
         if plain_keys & set(cfg.hydra.runtime.choices):  # a group the other overrides brought in
-            return super().load_sweep_config(master_config, sweep_overrides)
+            return None
         try:
             self._apply_overrides_to_config(plain, cfg)
         except ConfigCompositionException:  # a value that does not fit: Hydra's own message
-            return super().load_sweep_config(master_config, sweep_overrides)
+            return None
         # What ConfigLoaderImpl._load_configuration_impl derives from the job's own overrides.
         task = [o for o in overrides if not o.is_hydra_override()]
         cfg.hydra.overrides.task = [o.input_line for o in task]

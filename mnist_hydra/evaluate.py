@@ -20,6 +20,7 @@ from mnist_hydra.guards import refuse, run_app
 from mnist_hydra.outputs import load_checkpoint
 from mnist_hydra.process import exit_quickly
 from mnist_hydra.runtime import resolve_device
+from mnist_hydra.train import build, build_model, load_splits  # the run's own builders
 from mnist_hydra.training import Precision, evaluate
 
 SPLITS = ("test", "val")
@@ -49,8 +50,6 @@ def evaluate_checkpoint(ckpt_path: Path, split: str = "test", device: str = "aut
 
     `precision` and `data_root` default to the run's own.
     """
-    from mnist_hydra.train import build, build_model, load_splits  # the run's own builders (imports torch parts)
-
     if split not in SPLITS:
         raise ValueError(f"split={split} must be one of {', '.join(SPLITS)}")
     payload = read_checkpoint(Path(ckpt_path))
