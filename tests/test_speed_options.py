@@ -16,14 +16,17 @@ from mnist_hydra.process import usable_cores
 from mnist_hydra.training import evaluate, train_epoch
 
 
-def _one_epoch(channels_last: bool) -> tuple[tuple[float, float], tuple[float, float]]:
+def _one_epoch(channels_last: bool) -> tuple[torch.Tensor, tuple[float, float], tuple[float, float]]:
+    """The initial weights' validation logits, then one epoch's training and validation (loss, accuracy)."""
     cfg = compose_config([*TINY, "model=stabilized", "device=cpu", f"channels_last={channels_last}"])
     torch.manual_seed(0)
     p = build_parts(cfg, torch.device("cpu"))
+    with torch.inference_mode():
+        logits = p.model.eval()(p.transform(p.val.images, False))
     train_result = train_epoch(model=p.model, data=p.train, batch_size=cfg.batch_size, optimizer=p.optimizer,
                                criterion=p.criterion, transform=p.transform)
-    return train_result, evaluate(model=p.model, data=p.val, criterion=p.criterion, transform=p.transform,
-                                  batch_size=cfg.eval_batch_size)
+    return logits, train_result, evaluate(model=p.model, data=p.val, criterion=p.criterion, transform=p.transform,
+                                          batch_size=cfg.eval_batch_size)
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
@@ -36,9 +39,19 @@ def test_channels_last_sets_the_weight_layout(channels_last):
 
 
 def test_channels_last_trains_to_the_same_numbers_up_to_rounding():
-    (nhwc_train, nhwc_val), (nchw_train, nchw_val) = _one_epoch(True), _one_epoch(False)
-    assert nhwc_train == pytest.approx(nchw_train, rel=1e-3, abs=0.5)
-    assert nhwc_val == pytest.approx(nchw_val, rel=1e-3, abs=1.0)
+    """The same weights give the same logits in both layouts, and an epoch the same numbers, whatever
+    the thread count (a pinned core, all of them) and so whichever kernels oneDNN picks."""
+    (nhwc_logits, *nhwc), (nchw_logits, *nchw) = _one_epoch(True), _one_epoch(False)
+    # Before any step nothing amplifies rounding: the logits agree to ~1e-7, while a layout defect
+    # (channels mixed up with pixels) is another function, off by the logits' own size (~0.2).
+    torch.testing.assert_close(nhwc_logits, nchw_logits, rtol=1e-4, atol=1e-5)
+    # After an epoch of Adam steps rounding has grown: the losses differ by up to 2e-3 (relative),
+    # and an accuracy counts images, so an image whose top two logits nearly tie flips. How many
+    # flip depends on the kernels (1 of 300 training images on 2 threads, 2 on one pinned core),
+    # not on the layout: allow 2 points (6 of 300 training, 2 of 100 validation images).
+    for (nhwc_loss, nhwc_acc), (nchw_loss, nchw_acc) in zip(nhwc, nchw, strict=True):
+        assert nhwc_loss == pytest.approx(nchw_loss, rel=1e-2)
+        assert nhwc_acc == pytest.approx(nchw_acc, abs=2.0)
 
 
 def test_metrics_record_the_layout(tmp_path):

@@ -179,6 +179,9 @@ def test_tab_completion_of_the_console_script(tmp_path):
     """Hydra's bash completion, installed the way the README says, completes group options.
     (It does not work for `python -m ...`: Hydra #1957.)"""
     script = Path(sys.executable).parent / "mnist-hydra"
+    if " " in str(script):
+        pytest.skip(f"the venv's path has a space ({script.parent}): Hydra's completion script splits "
+                    "the executable's path there")
     line = "mnist-hydra model=st"
     shell = (f'export PATH="{script.parent}:$PATH"; eval "$(mnist-hydra -sc install=bash)"; '
              f'COMP_LINE="{line}"; COMP_POINT={len(line)}; COMP_WORDS=(mnist-hydra model=st); COMP_CWORD=1; '
