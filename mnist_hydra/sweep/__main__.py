@@ -18,10 +18,12 @@ exit status:
 A folder whose files cannot be written (read-only) is a warning; its table is printed
 and the status is that of its runs."""
 
+PROG = "mnist-summarize"
+
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="mnist-summarize",
+        prog=PROG,
         description="Summarize Hydra sweep folders: print the table and write summary.csv, "
                     "summary.md, summary.json, pivot.csv (two swept parameters), groups.csv "
                     "(repeated configurations), summary.png and curves.png into each. When the "
@@ -42,7 +44,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         try:
             summary = summarize_sweep(sweep_dir, evaluate=args.evaluate)
         except SweepError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"{PROG}: error: {exc}", file=sys.stderr)  # as every command of the app says it
             status = 2
             continue
         print(format_table(summary), end="\n\n", flush=True)
