@@ -1,5 +1,6 @@
 """End to end: the real CLI on the shipped sample, and every file a run folder holds."""
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import EPOCH_TAGS, TINY, csv_rows, run_cli, tensorboard_run
+from conftest import EPOCH_TAGS, REPO, TINY, csv_rows, run_cli, tensorboard_run
 from mnist_hydra.outputs import MAX_NAME_BYTES, tensorboard_name
 from mnist_hydra.training import convergence_epoch
 
@@ -148,3 +149,14 @@ def test_bad_config_fails_before_any_run_folder_is_written(tmp_path):
 ])
 def test_convergence_epoch_follows_the_original_definition(losses, expected):
     assert convergence_epoch(losses, epochs=len(losses)) == expected
+
+
+def test_the_folders_the_readmes_commands_write_are_git_ignored():
+    """A run in the checkout leaves git status clean: the run and sweep folders, the data, and the
+    legacy wrapper's `--logdir runs/...` of the README's own example."""
+    if not (REPO / ".git").exists():
+        pytest.skip(f"{REPO} is not a git checkout")
+    written = ["outputs/2026-01-01/00-00-00/metrics.json", "multirun/2026-01-01/00-00-00/0/metrics.json",
+               "data/train-images-idx3-ubyte.gz", "runs/grid/0/metrics.json"]
+    proc = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=REPO, capture_output=True, text=True)
+    assert proc.stdout.split() == written
