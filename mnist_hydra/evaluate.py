@@ -14,12 +14,13 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from mnist_hydra.config import CONFIG_DIR
+from mnist_hydra.config import CONFIG_DIR, PRECISIONS, ConfigError
+from mnist_hydra.data import DataError
 from mnist_hydra.folders import discard, register_resolver
 from mnist_hydra.guards import refuse, run_app
 from mnist_hydra.outputs import load_checkpoint
 from mnist_hydra.process import exit_quickly
-from mnist_hydra.runtime import resolve_device
+from mnist_hydra.runtime import run_device
 from mnist_hydra.train import build, build_model, load_splits  # the run's own builders
 from mnist_hydra.training import Precision, evaluate
 
@@ -48,21 +49,31 @@ def evaluate_checkpoint(ckpt_path: Path, split: str = "test", device: str = "aut
                         precision: str | None = None, data_root: str | None = None) -> dict[str, Any]:
     """Accuracy (%), loss, per-class accuracy and confusion matrix of a checkpoint on a split.
 
-    `precision` and `data_root` default to the run's own.
+    `precision` and `data_root` default to the run's own. A user's mistake raises ConfigError
+    (split, precision, device), CheckpointError or DataError, with the fix.
     """
     if split not in SPLITS:
-        raise ValueError(f"split={split} must be one of {', '.join(SPLITS)}")
+        raise ConfigError(f"split={split} must be one of {', '.join(SPLITS)}")
     payload = read_checkpoint(Path(ckpt_path))
     cfg = OmegaConf.create(payload["config"])
     if data_root is not None:
         cfg.data.root = data_root
-    torch_device = resolve_device(device)
+    run_precision = Precision(precision or cfg.get("precision", "32-true"))
+    if run_precision.name not in PRECISIONS:
+        raise ConfigError(f"precision={run_precision.name} must be one of {', '.join(PRECISIONS)}, or null: the run's")
+    try:
+        torch_device = run_device(device, run_precision.name)
+    except RuntimeError as err:  # runtime.resolve_device's absent device; its message names the fix
+        raise ConfigError(str(err)) from None
     model = build_model(cfg.model, cfg.channels_last, torch_device)
-    model.load_state_dict(payload["model_state"])
+    try:
+        model.load_state_dict(payload["model_state"])
+    except RuntimeError:  # torch lists every mismatched tensor, many lines that say no more than this
+        raise CheckpointError(f"{ckpt_path}: its weights do not fit the model its config names "
+                              f"({cfg.model._target_}); the file is damaged or its config was edited") from None
     criterion, transform = build(cfg.criterion), build(cfg.transform)
     _, val, test = load_splits(cfg, torch_device)
     data = test if split == "test" else val
-    run_precision = Precision(precision or cfg.get("precision", "32-true"))
     confusion = torch.zeros(10, 10, dtype=torch.long)
 
     def count(predicted: torch.Tensor, labels: torch.Tensor) -> None:
@@ -116,7 +127,7 @@ def task(cfg: DictConfig) -> None:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         result = evaluate_checkpoint(Path(cfg.ckpt_path), cfg.split, cfg.device, cfg.precision, cfg.data_root)
-    except (CheckpointError, ValueError) as err:
+    except (ValueError, DataError) as err:  # ConfigError and CheckpointError are ValueErrors
         discard(out_dir)  # nothing was evaluated: leave no folder
         refuse(str(err), PROG)
     (out_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")

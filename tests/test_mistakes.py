@@ -3,14 +3,17 @@ command in its own process: exit status, at most three lines on stderr, the word
 no traceback, nothing written."""
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
 from conftest import TINY, multirun, run_cli
 from mnist_hydra.config import (
     GROUP_SCHEMAS, ConfigError, GridConfigLoader, RunConfig, compose_config, explain, validate, validate_grid,
 )
 from mnist_hydra.legacy.cli import build_command
+from mnist_hydra.train import train
 from mnist_hydra.sweep.read import basic_sweep_jobs, parse_sweep
 
 MAX_LINES = 3
@@ -157,6 +160,46 @@ def test_help_lists_every_settable_key_with_its_real_default(tmp_path):
 ])
 def test_the_other_commands_refuse_in_one_line(tmp_path, module, args, status, fix):
     refused(tmp_path, args, fix, module=module, status=status)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny run's best.pt."""
+    run_dir = tmp_path_factory.mktemp("run")
+    train(compose_config([*TINY, "device=cpu"]), run_dir)
+    return run_dir / "best.pt"
+
+
+def changed_checkpoint(checkpoint: Path, folder: Path, **config: Any) -> Path:
+    """A copy of the checkpoint whose config has these top-level values changed."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state["config"].update(config)
+    folder.mkdir(exist_ok=True)
+    torch.save(state, folder / "best.pt")
+    return folder / "best.pt"
+
+
+ABSENT_DEVICE = "mps" if torch.cuda.is_available() else "cuda"
+
+
+@pytest.mark.parametrize("problem", ["device", "precision", "data", "weights"])
+def test_mnist_eval_refuses_every_user_error_in_one_line(tmp_path, checkpoint, problem):
+    """Before, an absent device, a bad precision, missing data or weights of another model were
+    tracebacks; now each is the app's one line naming the fix, and no folder."""
+    args, fix = {
+        "device": ([f"device={ABSENT_DEVICE}"], f"device={ABSENT_DEVICE} requested but not available here"),
+        "precision": (["precision=fp8"], "precision=fp8 must be one of 32-true, bf16-mixed"),
+        "data": ([f"data_root={tmp_path / 'no-mnist'}"], "Pass data.download=true to fetch them"),
+        "weights": ([], "its weights do not fit the model its config names"),
+    }[problem]
+    ckpt = checkpoint
+    if problem == "data":  # full MNIST, from a folder that lacks it
+        ckpt = changed_checkpoint(checkpoint, tmp_path / "ckpt", data={"name": "mnist", "root": "unused",
+                                  "train_size": 300, "val_size": 100, "split_seed": 0, "download": False})
+    elif problem == "weights":  # a config that names another model than the weights are of
+        ckpt = changed_checkpoint(checkpoint, tmp_path / "ckpt", model={"_target_": "mnist_hydra.models.ExperimentalCNN"})
+    stderr = refused(tmp_path, [f"ckpt_path={ckpt}", *args], "mnist-eval: error: ", fix, module="mnist_hydra.eval")
+    assert len(stderr.strip().splitlines()) == 1, stderr
 
 
 EXAMPLE_CONFIG = str(Path(__file__).resolve().parent.parent / "examples" / "legacy_config.yaml")
