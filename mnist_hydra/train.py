@@ -122,16 +122,18 @@ def check_speed(cfg: DictConfig, parts: Parts, precision: Precision) -> None:
                     "may be faster", precision.name, speedup)
 
 
-def resume_point(parts: Parts, result: FitResult, cfg_hash: str, seed: int) -> dict[str, Any]:
-    """last.pt: everything `restore` needs to continue after the epochs in result.history."""
+def resume_point(parts: Parts, result: FitResult, cfg_hash: str, seed: int, seconds: float) -> dict[str, Any]:
+    """last.pt: everything `restore` needs to continue after the epochs in result.history,
+    `seconds` the run's time so far."""
     return {"model_state": parts.model.state_dict(), "optimizer_state": parts.optimizer.state_dict(),
             "rng": rng_states(), "history": history_rows(result.history), "best_val_acc": result.best_val_acc,
-            "best_epoch": result.best_epoch, "config_hash": cfg_hash, "seed": seed}
+            "best_epoch": result.best_epoch, "config_hash": cfg_hash, "seed": seed, "train_time_s": seconds}
 
 
-def restore(run_dir: Path, cfg_hash: str, parts: Parts) -> tuple[FitResult, int] | None:
+def restore(run_dir: Path, cfg_hash: str, parts: Parts) -> tuple[FitResult, int, float] | None:
     """The unfinished run of the same config in run_dir (its last.pt), loaded into `parts`,
-    and the seed it was started with (a drawn one stays the run's seed)."""
+    the seed it was started with (a drawn one stays the run's seed) and the seconds its
+    earlier attempts took up to that point."""
     path = run_dir / LAST_CHECKPOINT
     if not path.is_file():
         return None
@@ -147,7 +149,9 @@ def restore(run_dir: Path, cfg_hash: str, parts: Parts) -> tuple[FitResult, int]
     if result.best_epoch is not None:
         result.best_state = load_checkpoint(run_dir / CHECKPOINT)["model_state"]
     log.info("resume: continuing %s after epoch %d", run_dir, len(result.history))
-    return result, state["seed"]
+    # A last.pt of an older version has no time: its epochs' own seconds are the closest.
+    earlier = state.get("train_time_s", sum(row.seconds for row in result.history))
+    return result, state["seed"], earlier
 
 
 def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: dict[str, Any] | None = None,
@@ -171,7 +175,8 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
     if precision.name != "32-true":
         check_speed(cfg, parts, precision)
     cfg_hash = config_hash(cfg)
-    result, seed = (restore(run_dir, cfg_hash, parts) if cfg.resume else None) or (FitResult(), seed)
+    result, seed, earlier = (restore(run_dir, cfg_hash, parts) if cfg.resume else None) or (FitResult(), seed, 0.0)
+    started -= earlier  # train_time_s is the whole run's: a continued (halving survivor's) run counts every attempt
     # The drawn seed, not null, and the data folder as an absolute path, so that best.pt
     # alone can replay the run (to the end), from any working folder.
     resolved = {k: v for k, v in resolved_config(cfg).items() if k not in RUN_CONTROL_KEYS}
@@ -189,7 +194,8 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
             save_checkpoint(run_dir / CHECKPOINT, {"model_state": parts.model.state_dict(), "config": config,
                                                    "epoch": row.epoch, "val_acc": row.val_acc})
         if row.epoch < cfg.epochs and not result.diverged:  # a finished run deletes last.pt anyway
-            save_checkpoint(run_dir / LAST_CHECKPOINT, resume_point(parts, result, cfg_hash, seed))
+            save_checkpoint(run_dir / LAST_CHECKPOINT,
+                            resume_point(parts, result, cfg_hash, seed, time.perf_counter() - started))
 
     try:
         fit(model=parts.model, optimizer=parts.optimizer, criterion=parts.criterion, transform=parts.transform,

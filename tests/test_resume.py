@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import EPOCH_TAGS, TINY, cli_env, csv_rows, epoch_scalars, event_files, run_cli
+from conftest import EPOCH_TAGS, TINY, cli_env, compose_config, csv_rows, epoch_scalars, event_files, run_cli
+from mnist_hydra.train import train
 
 pytestmark = pytest.mark.slow
 N, K = 6, 2
@@ -119,3 +120,15 @@ def test_resume_of_a_folder_holding_another_configs_unfinished_run_starts_over(r
     assert "belongs to another config; starting over" in (run_dir / "mnist_hydra.log").read_text()
     _assert_same_run(run_dir, ref_dir)
     assert len(event_files(run_dir)) == 1
+
+
+def test_a_continued_runs_train_time_counts_every_attempt(tmp_path):
+    """A halving survivor is stopped after a rung and continued from last.pt: its train_time_s
+    is the whole run's, not its last attempt's (before: 7.7 s against 12.5 s of epochs)."""
+    args = [*TINY, "data.train_size=2000", "epochs=2", "device=cpu", "threads=1"]
+    first = train(compose_config([*args, "stop_at_epoch=1"]), tmp_path)
+    assert first["status"] == "stopped"
+    done = train(compose_config([*args, "resume=true"]), tmp_path)
+    epochs = [float(row["seconds"]) for row in csv_rows(tmp_path / "metrics.csv")]
+    assert done["status"] == "completed" and len(epochs) == 2
+    assert done["train_time_s"] >= first["train_time_s"] + epochs[1] >= sum(epochs)
