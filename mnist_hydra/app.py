@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from mnist_hydra import guards
-from mnist_hydra import halving, rundir
+from mnist_hydra import rundir, sweepers
 from mnist_hydra.config import CONFIG_DIR, ConfigError, config_hash, register_configs, target_epochs, training_overrides
 from mnist_hydra.folders import register_resolver
 from mnist_hydra.launchers import joblib_workers
@@ -39,8 +39,8 @@ def jobs_in_batch(hydra_cfg: DictConfig) -> int | None:
     """How many jobs the sweeper hands the launcher together with this one (None: not
     known): the basic sweeper's max_batch_size (default: every job), Optuna's n_jobs trials
     at a time; jobs are numbered batch after batch, so the last batch holds the rest; a
-    halving study's running rung (its halving.json)."""
-    rung = halving.position(Path(str(hydra_cfg.sweep.dir)))
+    halving study's running rung, a search's running wave."""
+    rung = sweepers.running(Path(str(hydra_cfg.sweep.dir)), hydra_cfg.sweeper)
     if rung is not None:
         return len(rung.jobs)
     size = job_plan(hydra_cfg).size

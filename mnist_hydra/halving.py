@@ -123,11 +123,9 @@ def read_state(sweep_dir: Path) -> Optional[Study]:
 
 @dataclass
 class Position:
-    """Where the running rung stands, for a job's progress line."""
+    """Where the running rung (or a search's wave) stands, for a job's progress line and threads."""
 
-    rung: int  # 1-based
-    rungs: int  # planned
-    epochs: int
+    label: str  # where the study stands: `rung 2/3 (3 epochs)`
     jobs: list[Path]  # the rung's job folders
     launched_before: int  # jobs of the earlier rungs
     planned_jobs: int  # of the whole study, when no run fails
@@ -141,8 +139,8 @@ def position(sweep_dir: Path) -> Optional[Position]:
         return None
     plan = planned_rungs(study.configurations, study.eta, rung_epochs(study.min_epochs, study.eta, study.epochs))
     rung = study.rungs[-1]
-    return Position(len(study.rungs), max(len(plan), len(study.rungs)), rung.epochs,
-                    [sweep_dir / str(job) for job in rung.jobs], sum(len(r.jobs) for r in study.rungs[:-1]),
+    label = f"rung {len(study.rungs)}/{max(len(plan), len(study.rungs))} ({rung.epochs} epoch{'s' * (rung.epochs > 1)})"
+    return Position(label, [sweep_dir / str(job) for job in rung.jobs], sum(len(r.jobs) for r in study.rungs[:-1]),
                     sum(n for _, n in plan), int((rung.started or 0.0) * 1e9))
 
 
@@ -151,35 +149,62 @@ def describe(job: int, overrides: Sequence[str], score: Optional[float]) -> str:
     return f"{shown} ({'no result' if score is None else f'{score:.4g}'})"
 
 
+def next_epochs(study: Study) -> Optional[int]:
+    """The epoch the study's next rung trains to; None when it is over (its last rung reached
+    `epochs` or promoted nobody) or its last rung is still open."""
+    schedule = rung_epochs(study.min_epochs, study.eta, study.epochs)
+    if not study.rungs:
+        index, count = 0, study.configurations
+    else:
+        last = study.rungs[-1]
+        if not last.promoted or last.epochs == study.epochs:
+            return None
+        index, count = schedule.index(last.epochs) + 1, len(last.promoted)
+    while skipped(count, index, schedule):
+        index += 1
+    return schedule[index]
+
+
+def open_rung(study: Study, jobs: list[int]) -> Rung:
+    """Start the study's next rung with `jobs` (its first: the configurations; later: the last
+    rung's promoted ones)."""
+    epochs = next_epochs(study)
+    assert epochs is not None, "the study is over"
+    rung = Rung(epochs, jobs, started=time.time())
+    study.rungs.append(rung)
+    return rung
+
+
+def close_rung(study: Study, sweep_dir: Path) -> dict[int, Optional[float]]:
+    """Decide who of the study's last rung goes on, once every job of it has ended; returns
+    the jobs' scores (empty for the last rung, where nobody goes on)."""
+    rung = study.rungs[-1]
+    if rung.epochs == study.epochs:
+        rung.promoted = []
+        return {}
+    scores = {job: rung_score(sweep_dir / str(job), rung.epochs, study.metric) for job in rung.jobs}
+    rung.promoted = promote(scores, survivors(len(rung.jobs), study.eta), study.metric)
+    return scores
+
+
 def run_study(grid: list[list[str]], study: Study, sweep_dir: Path, launch: Launch) -> list[Sequence[JobReturn]]:
     """Launch the rungs of `study` over `grid` (one override list per configuration); returns
     the launches' results. The rung state is written before and after every launch."""
-    schedule = rung_epochs(study.min_epochs, study.eta, study.epochs)
     jobs, launched, returns = list(range(len(grid))), 0, []
-    for index, epoch in enumerate(schedule):
-        if skipped(len(jobs), index, schedule):
-            continue
-        started = time.time()
-        rung = Rung(epoch, jobs, started=started)
-        study.rungs.append(rung)
+    while next_epochs(study) is not None:
+        rung = open_rung(study, jobs)
         write_state(sweep_dir, study)  # the running rung, for the jobs' progress lines and threads
-        log.info("rung %d: %d configuration(s) to epoch %d", len(study.rungs), len(jobs), epoch)
-        returns.append(launch([job_overrides(grid[job], job, epoch) for job in jobs], launched))
-        rung.seconds = round(time.time() - started, 3)
+        log.info("rung %d: %d configuration(s) to epoch %d", len(study.rungs), len(jobs), rung.epochs)
+        returns.append(launch([job_overrides(grid[job], job, rung.epochs) for job in jobs], launched))
+        rung.seconds = round(time.time() - (rung.started or 0.0), 3)
         launched += len(jobs)
-        if epoch == study.epochs:
-            rung.promoted = []
-            break
-        scores = {job: rung_score(sweep_dir / str(job), epoch, study.metric) for job in jobs}
-        rung.promoted = promote(scores, survivors(len(jobs), study.eta), study.metric)
-        log.info("rung %d done: %d of %d go on (their best %s up to epoch %d): %s", len(study.rungs),
-                 len(rung.promoted), len(jobs), study.metric, epoch,
-                 "; ".join(describe(job, swept(grid, job), scores[job]) for job in rung.promoted) or "none")
+        scores = close_rung(study, sweep_dir)
+        if scores:
+            log.info("rung %d done: %d of %d go on (their best %s up to epoch %d): %s", len(study.rungs),
+                     len(rung.promoted or []), len(jobs), study.metric, rung.epochs,
+                     "; ".join(describe(job, swept(grid, job), scores[job]) for job in rung.promoted or []) or "none")
         write_state(sweep_dir, study)
-        jobs = rung.promoted
-        if not jobs:
-            break
-    write_state(sweep_dir, study)
+        jobs = rung.promoted or []
     return returns
 
 

@@ -15,7 +15,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_hydra import halving
+from mnist_hydra import search, sweepers
 from mnist_hydra.config import training_overrides
 from mnist_hydra.rundir import METRICS_JSON
 from mnist_hydra.sweep.read import MULTIRUN_YAML, human_override, job_dirs, job_plan, read_run, swept_only
@@ -105,6 +105,12 @@ def _result(job_dir: Path, job_return: JobReturn) -> str:
     return (text + (f": {' '.join(run.error.split())}" if run.error else ""))[:RESULT_CHARS]
 
 
+def short_override(override: str) -> str:
+    """`lr=0.0012345678` -> `lr=0.001235`: a search's sampled floats to 4 significant digits."""
+    key, equals, value = override.partition("=")
+    return key + equals + search.short_value(value)
+
+
 def progress_line(config: DictConfig, job_return: JobReturn, job_seconds: Optional[float]) -> str:
     """`[k/N] job J  <swept overrides>  <result>  <time>  ETA <time left>`; in a halving
     study `[k/N] rung R/M (E epochs) job J ...`, N counting every rung's jobs."""
@@ -112,14 +118,15 @@ def progress_line(config: DictConfig, job_return: JobReturn, job_seconds: Option
     sweep_dir, job_dir = Path(str(hydra.sweep.dir)), Path(str(hydra.runtime.output_dir))
     plan = job_plan(hydra)
     shown = swept_only(training_overrides(str(o) for o in job_return.overrides or []), plan)
-    rung = halving.position(sweep_dir)
+    rung = sweepers.running(sweep_dir, hydra.sweeper)
     if rung is None:
         k, size, where = finished_rank(job_dirs(sweep_dir), job_dir), plan.size, ""
     else:
         k = rung.launched_before + finished_rank(rung.jobs, job_dir, since_ns=rung.started_ns)
-        size, where = rung.planned_jobs, f" rung {rung.rung}/{rung.rungs} ({rung.epochs} epochs)"
+        size, where = rung.planned_jobs, f" {rung.label}"
     total = "?" if size is None else str(size)
-    parts = [f"[{k}/{total}]{where} job {job_dir.name}", " ".join(map(human_override, shown)),
+    show = short_override if sweepers.sweeper_kind(hydra.sweeper) == sweepers.SEARCH else human_override
+    parts = [f"[{k}/{total}]{where} job {job_dir.name}", " ".join(map(show, shown)),
              _result(job_dir, job_return)]
     if job_seconds is not None:
         parts.append(format_duration(job_seconds))

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from mnist_hydra import halving, rundir
+from mnist_hydra import halving, rundir, search, sweepers
 from mnist_hydra.sweep.read import (
     METRIC_COLUMNS, Run, human_value, hydra_overrides, read_optuna, read_runs, read_sweep_config,
     task_overrides,
@@ -74,7 +74,8 @@ class Summary:
     pivot: Optional[Pivot]
     groups: list[Group]  # empty unless some configuration ran more than once
     optuna: Optional[dict[str, Any]] = None  # optimization_results.yaml, if present
-    halving: Optional[halving.Study] = None  # halving.json of an early-stopping study
+    halving: Optional[halving.Study] = None  # halving.json of a halving study
+    search: Optional[search.Search] = None  # search.json of a search
     best_test: Optional[WinnerTest] = None  # set by summarize_sweep
     files: list[Path] = field(default_factory=list)  # written into sweep_dir
     write_error: Optional[str] = None  # why the files could not be written
@@ -121,16 +122,18 @@ def _sort_key(run: Run) -> tuple[int, float, float, int]:
     return rank, -(run.metrics.get("epochs_run") or 0.0), -(acc if acc is not None else 0.0), run.job
 
 
-def value_of(run: Run, name: str) -> str:
-    """The run's value of a parameter as shown everywhere in the summary (human_value)."""
-    return human_value(run.overrides.get(name, "unset"))
+def value_of(run: Run, name: str, short: bool = False) -> str:
+    """The run's value of a parameter as shown everywhere in the summary (human_value); `short`:
+    a float to 4 significant digits, as a search's sampled values are shown in its tables."""
+    value = human_value(run.overrides.get(name, "unset"))
+    return search.short_value(value) if short else value
 
 
-def run_label(run: Run, swept: list[str]) -> str:
+def run_label(run: Run, swept: list[str], short: bool = False) -> str:
     """`lr=0.001, batch_size=8`, or `job 3` when nothing was swept."""
     if not swept:
         return f"job {run.job}"
-    return ", ".join(f"{name}={value_of(run, name)}" for name in swept)
+    return ", ".join(f"{name}={value_of(run, name, short)}" for name in swept)
 
 
 def _ordered_values(values: list[str]) -> list[str]:
@@ -182,18 +185,21 @@ def build_summary(sweep_dir: Path) -> Summary:
     runs = read_runs(sweep_dir)
     swept = swept_params(runs)
     rows = sorted(runs, key=_sort_key)
+    sweep_cfg = read_sweep_config(sweep_dir)
+    kind = sweepers.sweeper_kind((sweep_cfg or {}).get("sweeper"))
     return Summary(
         sweep_dir=sweep_dir,
         runs=runs,
         rows=rows,
         swept=swept,
         shared=shared_overrides(runs),
-        command=sweep_command(read_sweep_config(sweep_dir)),
+        command=sweep_command(sweep_cfg),
         best=next((r for r in rows if is_best_candidate(r)), None),
         pivot=build_pivot(runs, *swept) if len(swept) == 2 else None,
         groups=build_groups(runs, swept),
         optuna=read_optuna(sweep_dir),
-        halving=halving.read_state(sweep_dir),
+        halving=halving.read_state(sweep_dir) if kind == sweepers.HALVING else None,
+        search=search.read_state(sweep_dir) if kind == sweepers.SEARCH else None,
     )
 
 
@@ -231,7 +237,8 @@ def _run_table(summary: Summary, error_chars: int) -> tuple[list[str], list[list
     rows = []
     for run in summary.rows:
         m = run.metrics
-        row = [str(run.job), *(value_of(run, p) for p in params), seed_cell(run), run.status,
+        row = [str(run.job), *(value_of(run, p, summary.search is not None) for p in params), seed_cell(run),
+               run.status,
                fmt_pct(m.get("best_val_acc")), fmt_pct(m.get("test_acc")), _fmt_int(m.get("epochs_run")),
                _fmt_int(m.get("params")),
                NO_VALUE if m.get("train_time_s") is None else f"{m['train_time_s']:.1f}",
@@ -273,7 +280,7 @@ def best_line(summary: Summary) -> str:
     best = summary.best
     if best is None:
         return "Best: none (no completed run with a validation accuracy)"
-    text = f"Best: {run_label(best, summary.swept)} {NO_VALUE} {fmt_pct(best.metrics['best_val_acc'])} val"
+    text = f"Best: {run_label(best, summary.swept, summary.search is not None)} {NO_VALUE} {fmt_pct(best.metrics['best_val_acc'])} val"
     notes = [f"job {best.job}"] if summary.swept else []
     test = summary.best_test
     if test is not None and test.test_acc is not None:
@@ -305,10 +312,24 @@ def _rungs_table(study: halving.Study) -> tuple[list[str], list[list[str]]]:
     return ["rung", "epochs", "configurations", "jobs that went on", "wall time, s"], rows
 
 
+def brackets_line(summary: Summary) -> Optional[str]:
+    """`Brackets (Hyperband, eta 3, by best val_acc; trials x epochs): 1: 9 x 1 -> 3 x 3 -> 1 x 9; ...`."""
+    state = summary.search
+    if state is None:
+        return None
+    steps = "; ".join(f"{k}: " + " -> ".join(f"{len(rung.jobs)} x {rung.epochs}" for rung in bracket.rungs)
+                      for k, bracket in enumerate(state.brackets, 1) if bracket.rungs)
+    idle = search.idle_share(state)
+    kind = f"Hyperband, eta {state.eta}" if state.pruning else "no early stopping"
+    return (f"Brackets ({kind}, by best {state.metric}; trials x epochs): {steps}; {len(state.waves)} waves"
+            + ("" if idle is None else f", workers idle {idle:.0%} of the time"))
+
+
 def optuna_line(summary: Summary) -> Optional[str]:
-    """Optuna's own best, which may differ from the table's when its objective is another metric."""
+    """Optuna's own best (Hydra's Optuna sweeper), which may differ from the table's when its
+    objective is another metric; a search's is the table's winner, so not repeated."""
     data = summary.optuna
-    if not data or not isinstance(data.get("best_params"), dict):
+    if summary.search is not None or not data or not isinstance(data.get("best_params"), dict):
         return None
     params = ", ".join(f"{k}={human_value(str(v))}" for k, v in data["best_params"].items())
     return f"Optuna best ({data.get('name', 'study')}): {params} {NO_VALUE} value {data.get('best_value')}"
@@ -354,6 +375,8 @@ def render_markdown(summary: Summary) -> str:
     ]
     if (line := optuna_line(summary)) is not None:
         parts.append(line)
+    if (line := brackets_line(summary)) is not None:
+        parts.append(line)
     if summary.halving is not None:
         parts += [f"## Rungs (successive halving, eta {summary.halving.eta}, by best {summary.halving.metric})",
                   _markdown(*_rungs_table(summary.halving)),
@@ -384,7 +407,7 @@ def format_table(summary: Summary) -> str:
     if summary.pivot is not None:
         parts.append(_plain(*_pivot_table(summary.pivot)))
     parts.append(best_line(summary))
-    for line in (rungs_line(summary), optuna_line(summary)):
+    for line in (rungs_line(summary), brackets_line(summary), optuna_line(summary)):
         if line is not None:
             parts.append(line)
     if summary.files:
@@ -450,6 +473,8 @@ def summary_record(summary: Summary) -> dict[str, Any]:
         "unfinished_jobs": [run.job for run in summary.unfinished],
         "winner": winner,
         "halving": None if summary.halving is None else asdict(summary.halving),
+        "search": None if summary.search is None else {**asdict(summary.search),
+                                                       "idle_share": search.idle_share(summary.search)},
     }
 
 
