@@ -56,6 +56,12 @@ class DatasetName(str, Enum):
     mnist_sample = "mnist_sample"
 
 
+# The images in each data set's training file, which the training and validation splits are
+# carved from: stated once, here, so that a config is checked without loading the data (or
+# torch). The files' pinned checksums fix these counts; tests/test_data.py checks them.
+TRAIN_IMAGES = {DatasetName.mnist: 60_000, DatasetName.mnist_sample: 5_000}
+
+
 def key(default: Any, help: str) -> Any:
     """A schema field with its help text (shown by `--help`, one place for both)."""
     return field(default=default, metadata={"help": help})
@@ -257,6 +263,26 @@ def validate(cfg: DictConfig) -> None:
     problems = [f"{key}={OmegaConf.select(cfg, key)} {rule}" for key, ok, rule in checks if not ok]
     if problems:
         raise ConfigError("invalid config: " + "; ".join(problems))
+    try:  # the split sizes, each >= 1 by now, against the data set they are carved from
+        split_sizes(TRAIN_IMAGES[DatasetName(cfg.data.name)], cfg.data.train_size, cfg.data.val_size)
+    except ConfigError as err:
+        raise ConfigError(f"invalid config: {err}") from None
+
+
+def split_sizes(images: int, train_size: Optional[int], val_size: Optional[int]) -> tuple[int, int]:
+    """The training and validation split sizes carved from `images` training images.
+
+    val_size None -> every image not used for training; train_size None -> every image not
+    used for validation; both None -> 10% (rounded down) for validation, the rest for training.
+    Raises ConfigError, naming the keys, when a split would be empty or they do not fit.
+    """
+    val = (images // 10 if train_size is None else images - train_size) if val_size is None else val_size
+    train = images - val if train_size is None else train_size
+    if train < 1 or val < 1 or train + val > images:
+        raise ConfigError(f"data.train_size={_shown(train_size)} with data.val_size={_shown(val_size)} does not fit "
+                          f"the {images} training images: each split needs at least 1, the two at most {images} "
+                          "together (null: the rest)")
+    return train, val
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 import mnist_hydra.data as data
-from mnist_hydra.config import DatasetName
+from mnist_hydra.config import TRAIN_IMAGES, ConfigError, DatasetName
 from mnist_hydra.data import DataError, FILES, cache, fetch, idx, load_dataset, load_mnist, load_sample, split_indices
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -544,5 +544,12 @@ def test_split_val_set_stable_across_train_sizes():
 
 @pytest.mark.parametrize("train_size, val_size", [(0, 10), (10, 0), (900, 200), (None, 1000), (1000, None), (-1, 5)])
 def test_split_invalid_sizes(train_size, val_size):
-    with pytest.raises(ValueError, match="n=1000"):
+    with pytest.raises(ConfigError, match="does not fit the 1000 training images"):
         split_indices(1000, train_size, val_size, split_seed=0)
+
+
+def test_the_configs_training_set_sizes_are_the_files():
+    """config.TRAIN_IMAGES, which a config's split sizes are checked against before any data
+    is loaded, holds the counts of the verified training files."""
+    assert len(load_sample().train_labels) == TRAIN_IMAGES[DatasetName.mnist_sample]
+    assert sum(TRAIN_COUNTS) == TRAIN_IMAGES[DatasetName.mnist]  # the full files hold these labels (checked above)

@@ -99,6 +99,21 @@ def test_every_job_of_a_study_is_composed_and_a_bad_one_named():
         assert [cfg.lr for cfg in validate_grid(study, jobs[:5], loader)] == [0.1] * 5  # the good ones pass
 
 
+# -- split sizes that do not fit the data set, before any folder or job -----------------------------
+
+def test_split_sizes_that_do_not_fit_the_training_set_refuse_a_run_in_one_line(tmp_path):
+    """Before, a ValueError traceback once the data was loaded, and a run folder left behind."""
+    stderr = refused(tmp_path, ["data.train_size=59000", "epochs=1"], "mnist-hydra: error: ",
+                     "data.train_size=59000 with data.val_size=5000 does not fit the 60000 training images")
+    assert len(stderr.strip().splitlines()) == 1, stderr
+
+
+def test_split_sizes_that_do_not_fit_refuse_a_sweep_before_any_job(tmp_path):
+    """The shipped sample has 5,000 training images: job 1's 4,950 + 100 do not fit."""
+    refused(tmp_path, ["--multirun", "data=mnist_sample", "data.val_size=100", "epochs=1", "data.train_size=300,4950"],
+            "sweep refused before any job ran", "job 1", "does not fit the 5000 training images")
+
+
 # -- data problems before any folder or job ------------------------------------------------------
 
 SAMPLE = Path(__file__).resolve().parent.parent / "mnist_hydra" / "sample_data"
