@@ -126,11 +126,12 @@ def test_non_finite_loss_stops_the_run_as_diverged_and_keeps_what_it_has(tmp_pat
 
 
 def test_a_failing_run_is_recorded_and_exits_non_zero(tmp_path):
-    run_dir, proc = _run(tmp_path, "failed", "data.train_size=999999")
+    # A target that does not exist passes the config checks and fails as the run builds it.
+    run_dir, proc = _run(tmp_path, "failed", "criterion._target_=torch.nn.NoSuchLoss")
     assert proc.returncode == 1
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["status"] == "failed" and "999999" in metrics["error"]
-    assert "999999" in proc.stderr
+    assert metrics["status"] == "failed" and "NoSuchLoss" in metrics["error"]
+    assert "NoSuchLoss" in proc.stderr
 
 
 def test_bad_config_fails_before_any_run_folder_is_written(tmp_path):
