@@ -1,6 +1,7 @@
 """Shared helpers: compose configs the way the app does, and run the real CLI."""
 import contextlib
 import csv
+import functools
 import json
 import os
 import signal
@@ -62,6 +63,33 @@ def _all_cores_if_marked(request: pytest.FixtureRequest):
 def pytest_collection_modifyitems(items: list) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its order
+
+
+@functools.cache  # reading and hashing 55 MB takes a while: once per folder and process
+def verified_mnist(folder: Path) -> bool:
+    """Whether folder holds the four full MNIST files, each matching its pinned checksum (the
+    data layer's own check)."""
+    from mnist_hydra.data import FILES, DataError, find_file, idx  # torch: only where full data is asked for
+
+    for name in FILES:
+        path = find_file(folder, name)
+        if path is None:
+            return False
+        try:
+            idx.read_verified(path, idx.FULL_SHA256[name])
+        except DataError:
+            return False
+    return True
+
+
+def full_mnist_root(checkout_data: Path = REPO / "data") -> Path:
+    """Where the full-data tests read MNIST: $MNIST_ROOT (CI sets it), else the checkout's ./data
+    once `make run` has put the verified files there; without either the test is skipped."""
+    if os.environ.get("MNIST_ROOT"):
+        return Path(os.environ["MNIST_ROOT"])
+    if verified_mnist(checkout_data):
+        return checkout_data
+    pytest.skip(f"full MNIST is needed: set MNIST_ROOT (CI does), or `make run` fetches it into {checkout_data}")
 
 
 EPOCH_TAGS = ("Loss/train", "Loss/val", "Accuracy/train", "Accuracy/val")  # TensorBoard scalars per epoch

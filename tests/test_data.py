@@ -1,7 +1,8 @@
 """Tests for mnist_hydra.data: verification, layouts, root checks, download chain, file modes,
 permissions, cache, per-process memo, sample, dispatch, splits.
 
-Full-data tests read MNIST from $MNIST_ROOT (CI sets it) and skip without it.
+Full-data tests read MNIST from $MNIST_ROOT (CI sets it), else from the checkout's ./data once it
+holds the verified files (`make run` fetches them), and skip without either.
 No test touches the network: download sources are replaced by local fakes.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import full_mnist_root
 import mnist_hydra.data as data
 from mnist_hydra.config import TRAIN_IMAGES, ConfigError, DatasetName
 from mnist_hydra.data import DataError, FILES, cache, fetch, idx, load_dataset, load_mnist, load_sample, split_indices
@@ -78,10 +80,23 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def full_root() -> Path:
-    root = os.environ.get("MNIST_ROOT")
-    if not root:
-        pytest.skip("MNIST_ROOT is not set: full MNIST is needed (CI sets it)")
-    return Path(root)
+    return full_mnist_root()
+
+
+def test_full_data_tests_read_the_checkouts_data_once_it_holds_the_verified_files(tmp_path, monkeypatch):
+    """Before, they skipped unless MNIST_ROOT was set, even after `make run` had fetched MNIST
+    into ./data. The sample's files stand in for full MNIST here (their sums pinned instead)."""
+    monkeypatch.delenv("MNIST_ROOT", raising=False)
+    monkeypatch.setattr(idx, "FULL_SHA256", idx.SAMPLE_SHA256)
+    files = {name: (data.SAMPLE_DIR / f"{name}.gz").read_bytes() for name in FILES}
+    made = write_root(tmp_path / "made", files, ".gz")
+    assert full_mnist_root(made) == made
+    corrupt = write_root(tmp_path / "corrupt", {**files, FILES[0]: files[FILES[0]][:-100]}, ".gz")
+    for checkout_data in (corrupt, tmp_path / "absent"):
+        with pytest.raises(pytest.skip.Exception, match="set MNIST_ROOT"):
+            full_mnist_root(checkout_data)
+    monkeypatch.setenv("MNIST_ROOT", str(tmp_path / "ci"))  # the environment wins, as in CI
+    assert full_mnist_root(made) == tmp_path / "ci"
 
 
 def full_file(full_root: Path, name: str) -> Path:

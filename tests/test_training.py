@@ -10,7 +10,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY, cli_env, compose_config, run_cli, tensorboard_run
+from conftest import REPO, TINY, cli_env, compose_config, full_mnist_root, run_cli, tensorboard_run
 from mnist_hydra.train import train
 from mnist_hydra.config import ConfigError, RunConfig
 from mnist_hydra.evaluate import CheckpointError, evaluate_checkpoint
@@ -193,9 +193,7 @@ def test_tab_completion_of_the_console_script(tmp_path):
 
 def test_an_explicit_data_root_wins_over_mnist_root_and_is_recorded(tmp_path):
     """Issue 9: `MNIST_ROOT=A ... data.root=B` uses B and records B."""
-    real = os.environ.get("MNIST_ROOT")
-    if not real:
-        pytest.skip("MNIST_ROOT is not set: full MNIST is needed (CI sets it)")
+    real = str(full_mnist_root())
     proc = subprocess.run(
         [sys.executable, "-m", "mnist_hydra.run", f"data.root={real}", "data.train_size=200", "data.val_size=100",
          "epochs=1", "test=false", "data.download=false", "hydra.run.dir=run"],
@@ -209,9 +207,7 @@ def test_an_explicit_data_root_wins_over_mnist_root_and_is_recorded(tmp_path):
 def test_a_checkpoint_made_with_a_relative_data_root_evaluates_from_another_folder(tmp_path):
     """best.pt records the data folder used as an absolute path, so mnist-eval (and the
     summary's winner evaluation) find the data from any working folder."""
-    real = os.environ.get("MNIST_ROOT")
-    if not real:
-        pytest.skip("MNIST_ROOT is not set: full MNIST is needed (CI sets it)")
+    real = str(full_mnist_root())
     made, elsewhere = _folder(tmp_path, "made"), _folder(tmp_path, "elsewhere")
     (made / "data").symlink_to(Path(real).resolve())
     run = run_cli(["data.root=./data", "data.download=false", "data.train_size=200", "data.val_size=100",
