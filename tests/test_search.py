@@ -1,0 +1,149 @@
+"""The search sweeper (`+hparams_search=optuna`): Optuna's sampler with Hyperband brackets over
+the rung engine, on the shipped sample."""
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import TINY, cli_env, csv_rows, run_cli, summary_rows, sweep_metrics
+from mnist_hydra.search import JOURNAL, bracket_sizes, plan_brackets, schedule_text
+from test_faults import start, wait_for
+
+optuna = pytest.importorskip("optuna", reason="pip install -e '.[search]'")
+
+# TINY less batch_size and optimizer, which the search chooses; one torch thread, so that a
+# run's numbers do not depend on how many jobs share the machine.
+FIXED = [o for o in TINY if not o.startswith(("batch_size=", "optimizer=", "epochs="))] + ["threads=1"]
+SEARCH = ["--multirun", "+hparams_search=optuna", *FIXED]
+
+
+def test_hyperband_splits_the_trials_between_brackets_in_its_proportions():
+    assert bracket_sizes(17, [1, 3, 9], 3) == [9, 5, 3]  # one Hyperband iteration, exactly
+    assert bracket_sizes(18, [1, 3, 9], 3) == [10, 5, 3]
+    assert bracket_sizes(4, [1, 3, 9], 3) == [2, 1, 1]
+    brackets = plan_brackets(18, 3, 1, 9, "val_acc", pruning=True)
+    assert schedule_text(brackets) == "bracket 1: 10 x 1 -> 4 x 3 -> 2 x 9; bracket 2: 5 x 3 -> 2 x 9; bracket 3: 3 x 9"
+    assert schedule_text(plan_brackets(18, 3, 1, 9, "val_acc", pruning=False)) == "bracket 1: 18 x 9"
+
+
+@pytest.mark.parametrize("space, message", [
+    ("lr=interval(0.1,0.01)", "lr: the interval's low (0.1) must be below its high (0.01)"),
+    ("lr=tag(log,interval(0,0.1))", "lr: a log interval needs a positive low, got 0"),
+    ("optimizer=choice(adam,nadam)", "optimizer=nadam"),
+    ("hydra.sweeper.direction=minimize", "hydra.sweeper.direction=minimize must be maximize's direction"),
+])
+def test_a_mistake_in_the_space_is_refused_in_one_line_before_any_trial(tmp_path, space, message):
+    proc = run_cli([*SEARCH, "epochs=2", space, "hydra.sweep.dir=sweep"], cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("mnist-hydra: error:") and message in line, line
+    assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.slow
+def test_a_search_stops_hopeless_trials_tells_optuna_every_epoch_and_continues_survivors_exactly(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli([*SEARCH, "epochs=4", "hydra.sweeper.n_trials=6", "hydra.sweeper.eta=2", "hydra/launcher=joblib",
+                    "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    metrics = sweep_metrics(sweep)
+    assert sorted(metrics) == list(range(6))
+    stopped = [job for job, m in metrics.items() if m["status"] == "stopped"]
+    completed = [job for job, m in metrics.items() if m["status"] == "completed"]
+    assert stopped and completed and len(stopped) + len(completed) == 6
+    assert all(metrics[job]["epochs_run"] < 4 for job in stopped)
+    assert all(metrics[job]["epochs_run"] == 4 for job in completed)
+
+    # The stored study: a pruned trial's intermediate values are its per-epoch validation accuracy.
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(sweep / JOURNAL)))
+    study = optuna.load_study(study_name="mnist_hydra", storage=storage)
+    trials = {t.number: t for t in study.trials}
+    assert {t.state.name for t in trials.values()} == {"PRUNED", "COMPLETE"}
+    for job in stopped:
+        curve = {int(r["epoch"]): float(r["val_acc"]) for r in csv_rows(sweep / str(job) / "metrics.csv")}
+        assert trials[job].state.name == "PRUNED" and trials[job].intermediate_values == curve
+    for job in completed:
+        assert trials[job].state.name == "COMPLETE" and trials[job].value == metrics[job]["best_val_acc"]
+
+    # A trial promoted from a rung (continued from its own last.pt) trained as an uninterrupted run.
+    state = json.loads((sweep / "search.json").read_text())
+    promoted = next(job for b in state["brackets"] for rung in b["rungs"][:-1] for job in rung["promoted"])
+    assert metrics[promoted]["status"] == "completed"
+    overrides = yaml.safe_load((sweep / str(promoted) / ".hydra" / "overrides.yaml").read_text())
+    trained = [o for o in overrides if not o.startswith(("stop_at_epoch=", "resume=", "hydra.", "+hparams_search"))]
+    single = run_cli([*trained, "hydra.run.dir=single"], cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-3000:]
+    drop_time = lambda rows: [{k: v for k, v in row.items() if k != "seconds"} for row in rows]  # noqa: E731
+    assert drop_time(csv_rows(sweep / str(promoted) / "metrics.csv")) == drop_time(
+        csv_rows(tmp_path / "single" / "metrics.csv"))
+
+    rows = summary_rows(sweep)
+    assert [r["status"] for r in rows[: len(completed)]] == ["completed"] * len(completed)
+    assert re.search(r"Brackets \(Hyperband, eta 2, by best val_acc; trials x epochs\): 1: 2 x 1 -> 1 x 4; .*"
+                     r"workers idle \d+% of the time", proc.stdout)
+    lr = next(line for line in proc.stdout.splitlines() if line.startswith("Best: lr=")).split(",")[0][len("Best: lr="):]
+    assert lr == f"{float(lr):.4g}" and len(lr) <= 10, lr  # 4 significant digits, not 15
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["best_value"] == max(metrics[job]["best_val_acc"] for job in completed)
+
+
+@pytest.mark.slow
+def test_without_pruning_every_trial_trains_to_the_last_epoch(tmp_path):
+    proc = run_cli([*SEARCH, "epochs=2", "hydra.sweeper.n_trials=3", "hydra.sweeper.pruning=false",
+                    "hydra.sweep.dir=sweep"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    metrics = sweep_metrics(tmp_path / "sweep")
+    assert [(m["status"], m["epochs_run"]) for m in metrics.values()] == [("completed", 2)] * 3
+
+
+@pytest.mark.slow
+def test_ctrl_c_then_resume_finishes_n_trials_without_retraining(tmp_path):
+    # eta 4, 16 epochs, 4 trials: brackets 3 x 1 -> 1 x 16 and 1 x 4 -> 1 x 16.
+    args = [*SEARCH, "epochs=16", "hydra.sweeper.n_trials=4", "hydra.sweeper.eta=4", "hydra.sweep.dir=sweep"]
+    proc = start(args, tmp_path, start_new_session=True)
+    sweep = tmp_path / "sweep"
+
+    def state() -> dict:
+        try:
+            return json.loads((sweep / "search.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def running_long() -> bool:  # a trial of the running wave has trained 3 epochs on its way to 16
+        waves = state().get("waves", [])
+        jobs = [job for job, epoch in waves[-1]["jobs"] if epoch == 16] if waves else []
+        return bool(jobs) and len(csv_rows(p)) >= 3 if jobs and (p := sweep / str(jobs[0]) / "metrics.csv").exists() \
+            else False
+
+    wait_for(running_long, "a trial continuing to epoch 16", proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-3000:] + err[-3000:]
+    command = next(line.strip() for line in err.splitlines() if line.strip().startswith("mnist-hydra "))
+    interrupted = next(job for job, epoch in state()["waves"][-1]["jobs"] if epoch == 16)
+    done = {job: (sweep / str(job) / "metrics.json").stat().st_mtime_ns for job, m in sweep_metrics(sweep).items()
+            if job != interrupted}
+
+    resumed = subprocess.run([sys.executable, "-m", "mnist_hydra.run", *shlex.split(command)[1:]], cwd=tmp_path,
+                             env=cli_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    metrics = sweep_metrics(sweep)
+    assert sorted(metrics) == [0, 1, 2, 3]  # n_trials across the interruption
+    assert {m["status"] for m in metrics.values()} <= {"stopped", "completed"}
+    for job in state()["brackets"][0]["rungs"][0]["jobs"]:  # told before Ctrl-C: not trained again
+        if job in done and metrics[job]["status"] == "stopped":
+            assert (sweep / str(job) / "metrics.json").stat().st_mtime_ns == done[job]
+    log = (sweep / str(interrupted) / "mnist_hydra.log").read_text()
+    assert re.search(r"continuing .* after epoch ([3-9]|1\d)", log), log[-2000:]
+    epochs = [int(r["epoch"]) for r in csv_rows(sweep / str(interrupted) / "metrics.csv")]
+    assert epochs == list(range(1, 17))
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(sweep / JOURNAL)))
+    trials = optuna.load_study(study_name="mnist_hydra", storage=storage).trials
+    assert len(trials) == 4 and {t.state.name for t in trials} <= {"PRUNED", "COMPLETE"}
