@@ -1,13 +1,13 @@
-"""`python -m benchmarks [startup] [throughput] [precision] [sweep] [study]`: run the
+"""`python -m benchmarks [startup] [throughput] [precision] [sweep] [study] [search]`: run the
 benchmarks (all by default), printing each Markdown table as it is done."""
 import argparse
 
-from benchmarks import startup, study, sweep, throughput
+from benchmarks import search, startup, study, sweep, throughput
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("names", nargs="*", help="startup, throughput, precision, sweep, study (default: all)")
+    parser.add_argument("names", nargs="*", help="startup, throughput, precision, sweep, study, search (default: all)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per arm (median)")
     parser.add_argument("--images", type=int, default=6000, help="training images per throughput epoch")
     parser.add_argument("--threads", type=int, help="torch threads for the throughput arms (default: the app's choice)")
@@ -21,6 +21,7 @@ def main() -> None:
         "precision": lambda: throughput.precision_run(args.reps, args.images, args.threads),
         "sweep": lambda: sweep.run(args.reps, args.epochs, args.arms),
         "study": lambda: study.run(),
+        "search": lambda: search.run(args.reps),
     }
     unknown = set(args.names) - set(benchmarks)
     if unknown:

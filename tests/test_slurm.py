@@ -106,16 +106,18 @@ def test_resume_on_a_slurm_sweep_retrains_nothing(slurm_sweep):
 
 def test_a_failing_slurm_job_is_recorded_and_the_sweep_exits_non_zero(slurm, tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_cli(["--multirun", "data.train_size=200,999999", *TINY[:1], "data.val_size=100", "epochs=1",
+    losses = "torch.nn.CrossEntropyLoss,torch.nn.NoSuchLoss"  # job 1 fails as it starts
+    proc = run_cli(["--multirun", f"criterion._target_={losses}", *TINY[:1], "data.train_size=200",
+                    "data.val_size=100", "epochs=1",
                     "hydra/launcher=submitit_slurm", f"hydra.launcher.cpus_per_task={CPUS}",
                     "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10",
                     f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     metrics = sweep_metrics(sweep)
     assert [metrics[j]["status"] for j in range(2)] == ["completed", "failed"]
-    assert "999999" in metrics[1]["error"]
+    assert "NoSuchLoss" in metrics[1]["error"]
     rows = {r["job"]: r for r in summary_rows(sweep)}
-    assert rows["1"]["status"] == "failed" and "999999" in rows["1"]["error"]
+    assert rows["1"]["status"] == "failed" and "NoSuchLoss" in rows["1"]["error"]
 
 
 def test_a_job_reaching_its_time_limit_is_recorded_as_failed(slurm, tmp_path):

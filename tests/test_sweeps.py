@@ -107,14 +107,16 @@ def test_resume_into_a_sweep_folder_of_another_grid_is_refused_before_any_job_st
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
 def test_a_failing_job_is_recorded_the_rest_still_run_and_the_sweep_exits_non_zero(tmp_path, launcher):
     sweep = tmp_path / "sweep"
-    proc = run_cli(["--multirun", "data.train_size=200,999999,300", *TINY[:1], "data.val_size=100", "epochs=1",
+    losses = "torch.nn.CrossEntropyLoss,torch.nn.NoSuchLoss,torch.nn.CrossEntropyLoss"  # job 1 fails as it starts
+    proc = run_cli(["--multirun", f"criterion._target_={losses}", *TINY[:1], "data.train_size=200",
+                    "data.val_size=100", "epochs=1",
                     f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 1
     metrics = sweep_metrics(sweep)
     assert [metrics[j]["status"] for j in range(3)] == ["completed", "failed", "completed"]
-    assert "999999" in metrics[1]["error"]
+    assert "NoSuchLoss" in metrics[1]["error"]
     rows = {r["job"]: r for r in summary_rows(sweep)}
-    assert rows["1"]["status"] == "failed" and "999999" in rows["1"]["error"]
+    assert rows["1"]["status"] == "failed" and "NoSuchLoss" in rows["1"]["error"]
 
 
 def test_a_local_submitit_job_killed_without_warning_is_recorded_and_the_sweep_still_summarizes(tmp_path):
