@@ -9,6 +9,7 @@ lr x batch-size choice x optimizer x weight-decay choice) and one over the archi
 Reported: the median wall time and its ratio, and from the last round each arm's epochs
 trained, the share of worker time left idle, its winner and the winner's validation accuracy.
 """
+import itertools
 import json
 import os
 import tempfile
@@ -46,8 +47,10 @@ def outcome(sweep_dir: Path, seconds: float) -> list[object]:
 
 def arm(name: str, overrides: list[str], work: Path, outcomes: dict[str, list[object]]) -> Callable[[], float]:
     """One search with these overrides, into a fresh sweep folder per round."""
+    rounds = itertools.count()
+
     def search() -> float:
-        sweep_dir = work / str(len(list(work.iterdir())))
+        sweep_dir = work / f"{name.replace(' ', '-')}-{next(rounds)}"
         launched, ended = launch(["-m", "mnist_hydra.run", "-m", *COMMON, *overrides, f"hydra.sweep.dir={sweep_dir}"],
                                  sweep_dir.with_suffix(".log"))
         outcomes[name] = outcome(sweep_dir, ended - launched)
@@ -61,9 +64,11 @@ def run(reps: int) -> str:
     load_before = os.getloadavg()
     sections = []
     with tempfile.TemporaryDirectory() as tmp:
-        for space_name, space in SPACES.items():
+        for number, (space_name, space) in enumerate(SPACES.items()):
             outcomes: dict[str, list[object]] = {}
-            seconds = interleaved({name: arm(name, [*space, *extra], Path(tmp), outcomes)
+            work = Path(tmp) / f"space-{number}"
+            work.mkdir()
+            seconds = interleaved({name: arm(name, [*space, *extra], work, outcomes)
                                    for name, extra in ARMS.items()}, reps, verbose=True)
             base = seconds["every trial to epochs"]
             best = {name: float(str(outcomes[name][4])) for name in ARMS}

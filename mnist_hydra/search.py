@@ -45,6 +45,7 @@ from mnist_hydra.halving import (
 log = logging.getLogger(__name__)
 
 STATE_JSON = "search.json"
+SWEEP_DIR_ATTR = "sweep_dir"  # a trial's user attribute: its job folder is <sweep_dir>/<trial number>
 JOURNAL = "optuna-journal.log"  # the study's default storage: `optuna-dashboard <sweep dir>/optuna-journal.log`
 
 
@@ -77,10 +78,6 @@ class Search:
     pruning: bool
     brackets: list[Study] = field(default_factory=list)
     waves: list[Wave] = field(default_factory=list)
-
-    @property
-    def asked(self) -> int:
-        return sum(len(bracket.rungs[0].jobs) for bracket in self.brackets if bracket.rungs)
 
 
 def bracket_sizes(n_trials: int, schedule: list[int], eta: int) -> list[int]:
@@ -161,8 +158,23 @@ class Sampler:
     def __init__(self, study: Any, space: dict[str, Any], fixed: list[str], metric: str) -> None:
         self.study, self.space, self.fixed, self.metric = study, space, fixed, metric
 
-    def ask(self) -> int:
-        return int(self.study.ask(fixed_distributions=self.space).number)
+    def ask(self, sweep_dir: Path) -> int:
+        """A new trial; its number is its job folder's name in sweep_dir."""
+        trial = self.study.ask(fixed_distributions=self.space)
+        trial.set_user_attr(SWEEP_DIR_ATTR, str(sweep_dir))
+        return int(trial.number)
+
+    def forget_strays(self, search: Search, sweep_dir: Path) -> list[int]:
+        """Tell FAIL to this sweep's trials that were asked but never launched (interrupted
+        between the two): the search asks others in their place."""
+        import optuna
+
+        known = {number for number, _, _ in trials(search)}
+        strays = [t.number for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                  if t.user_attrs.get(SWEEP_DIR_ATTR) == str(sweep_dir) and t.number not in known]
+        for number in strays:
+            self.study.tell(number, state=optuna.trial.TrialState.FAIL)
+        return strays
 
     def overrides(self, number: int) -> list[str]:
         """The trial's job: the fixed overrides, then each sampled value as key=value."""
@@ -311,6 +323,8 @@ def run_search(search: Search, sampler: Sampler, sweep_dir: Path, launch: Launch
     had not ended) from search.json. Returns the launches' results."""
     returns = []
     launched = sum(len(wave.jobs) for wave in search.waves)
+    for number in sampler.forget_strays(search, sweep_dir):
+        log.warning("trial %d was asked but never launched (interrupted): told failed", number)
     if search.waves and search.waves[-1].seconds is None:  # interrupted: that wave again
         wave = search.waves[-1]
         log.info("resuming wave %d: %d job(s)", len(search.waves), len(wave.jobs))
@@ -330,7 +344,7 @@ def run_search(search: Search, sampler: Sampler, sweep_dir: Path, launch: Launch
         new = []
         ready_work = [_remaining(job, sweep_dir) for job in ready]
         for bracket in slots[: new_trial_count(ready_work, slots, search)]:
-            number = sampler.ask()
+            number = sampler.ask(sweep_dir)
             if not bracket.rungs:
                 open_rung(bracket, [])
             bracket.rungs[0].jobs.append(number)
