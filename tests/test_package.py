@@ -94,3 +94,23 @@ def test_legacy_and_help_work_installed(installed, tmp_path):
     assert "lr=0.01" in dry.stdout
     helped = _run([str(target / "bin" / "mnist-hydra"), "--help"], tmp_path, env)
     assert "debug: fast, limit, overfit" in helped.stdout and "base_" not in helped.stdout
+
+
+def test_a_search_runs_installed(installed, tmp_path):
+    target, env = installed
+    _run([str(target / "bin" / "mnist-hydra"), "-m", "+hparams_search=optuna", "hydra.sweeper.n_trials=2",
+          "optimizer=adam", *TINY, "hydra.sweep.dir=sweep"], tmp_path, env)
+    assert json.loads((tmp_path / "sweep" / "search.json").read_text())["n_trials"] == 2
+    assert (tmp_path / "sweep" / "optuna-journal.log").is_file() and (tmp_path / "sweep" / "summary.md").is_file()
+
+
+def test_the_search_extra_keeps_the_optuna_already_installed(installed, tmp_path):
+    """pip's own resolution, offline, into this environment (which holds a current Optuna):
+    `.[search]` installs the project and nothing else; no Optuna downgrade, no Hydra Optuna sweeper."""
+    target, _ = installed
+    wheel = next((target.parent / "dist").glob("mnist_hydra-*.whl"))
+    report = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "-q", "--report", str(report),
+                    f"{wheel}[search]"], check=True, capture_output=True)
+    installs = [item["metadata"]["name"] for item in json.loads(report.read_text())["install"]]
+    assert installs == ["mnist-hydra"], installs

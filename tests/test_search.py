@@ -103,6 +103,24 @@ def test_without_pruning_every_trial_trains_to_the_last_epoch(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_trial_that_fails_is_told_failed_and_the_search_goes_on_under_submitit(tmp_path):
+    """`+launcher=local` (submitit's local executor); half the sampled criteria do not exist."""
+    losses = "choice(torch.nn.CrossEntropyLoss,torch.nn.NoSuchLoss)"
+    proc = run_cli([*SEARCH, "epochs=2", "hydra.sweeper.n_trials=4", "hydra.sweeper.eta=2", "hydra.sweeper.n_jobs=2",
+                    f"criterion._target_={losses}", "+launcher=local", "hydra.sweep.dir=sweep"], cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # a run failed
+    metrics = sweep_metrics(tmp_path / "sweep")
+    failed = {job for job, m in metrics.items() if m["status"] == "failed"}
+    assert sorted(metrics) == [0, 1, 2, 3] and failed and failed != set(metrics), metrics
+    assert all("NoSuchLoss" in metrics[job]["error"] for job in failed)
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "sweep" / JOURNAL)))
+    states = {t.number: t.state.name for t in optuna.load_study(study_name="mnist_hydra", storage=storage).trials}
+    assert {job for job, state in states.items() if state == "FAIL"} == failed
+    assert set(states.values()) - {"FAIL"} <= {"PRUNED", "COMPLETE"}
+
+
+@pytest.mark.slow
 def test_ctrl_c_then_resume_finishes_n_trials_without_retraining(tmp_path):
     # eta 4, 16 epochs, 4 trials: brackets 3 x 1 -> 1 x 16 and 1 x 4 -> 1 x 16.
     args = [*SEARCH, "epochs=16", "hydra.sweeper.n_trials=4", "hydra.sweeper.eta=4", "hydra.sweep.dir=sweep"]

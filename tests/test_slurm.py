@@ -190,3 +190,18 @@ def test_a_halving_study_on_slurm_continues_its_survivors_in_their_own_folders(s
         assert metrics[job]["status"] == "completed" and metrics[job]["threads"] == CPUS
         assert [row["epoch"] for row in csv_rows(sweep / str(job) / "metrics.csv")] == ["1", "2"]
     assert sorted(m["status"] for m in metrics.values()) == ["completed", "completed", "stopped", "stopped"]
+
+
+def test_a_search_on_slurm_runs_its_waves_as_arrays_and_continues_survivors(slurm, tmp_path):
+    sweep = tmp_path / "sweep"
+    fixed = [o for o in TINY if not o.startswith(("batch_size=", "optimizer=", "epochs="))]
+    proc = run_cli(["--multirun", "+hparams_search=optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.eta=2",
+                    "hydra.sweeper.n_jobs=2", *fixed, "epochs=2", *SLURM, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    state = yaml.safe_load((sweep / "search.json").read_text())
+    metrics = sweep_metrics(sweep)
+    assert sorted(metrics) == [0, 1, 2, 3] and {m["threads"] for m in metrics.values()} == {CPUS}
+    for bracket in state["brackets"]:
+        for job in bracket["rungs"][-1]["jobs"]:  # a survivor's rungs are one history in its own folder
+            assert metrics[job]["status"] == "completed"
+            assert [row["epoch"] for row in csv_rows(sweep / str(job) / "metrics.csv")] == ["1", "2"]
