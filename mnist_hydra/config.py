@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union, cast, get_args, get_origin
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union, cast, get_args, get_origin
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
@@ -161,7 +161,8 @@ class RunConfig:
     threads: Optional[int] = key(None, "torch threads; null: SLURM_CPUS_PER_TASK, else cores / parallel jobs")
     resume: bool = key(False, "skip a finished run of the same config in the folder; continue an unfinished one")
     stop_at_epoch: Optional[int] = key(None, "stop after this epoch (status stopped, last.pt kept: resume=true "
-                                             "continues); null: train all epochs. Set per rung by hydra/sweeper=halving")
+                                             "continues); null: train all epochs. "
+                                             "Set per rung by hydra/sweeper=halving")
     limit_train_batches: Optional[int] = key(None, "at most this many training batches per epoch (debug)")
     limit_eval_images: Optional[int] = key(None, "evaluate only the first N validation and test images (debug)")
 
@@ -249,7 +250,8 @@ def validate(cfg: DictConfig) -> None:
         ("precision", cfg.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
         ("threads", cfg.threads is None or cfg.threads >= 1, "must be >= 1 or null"),
         ("stop_at_epoch", cfg.stop_at_epoch is None or cfg.stop_at_epoch >= 1, "must be >= 1 or null"),
-        ("limit_train_batches", cfg.limit_train_batches is None or cfg.limit_train_batches >= 1, "must be >= 1 or null"),
+        ("limit_train_batches", cfg.limit_train_batches is None or cfg.limit_train_batches >= 1,
+         "must be >= 1 or null"),
         ("limit_eval_images", cfg.limit_eval_images is None or cfg.limit_eval_images >= 1, "must be >= 1 or null"),
         ("data.train_size", cfg.data.train_size is None or cfg.data.train_size >= 1, "must be >= 1 or null"),
         ("data.val_size", cfg.data.val_size is None or cfg.data.val_size >= 1, "must be >= 1 or null"),
@@ -556,7 +558,8 @@ def help_text() -> str:
     loader = GlobalHydra.instance().config_loader()
     groups = [f"  {group}: {', '.join(group_options(group))}" for group in
               ("model", "optimizer", "criterion", "transform", "data", "debug")]
-    groups += [f"  +{group}: {', '.join(group_options(group))}" for group in ("experiment", "hparams_search", "launcher")]
+    groups += [f"  +{group}: {', '.join(group_options(group))}"
+               for group in ("experiment", "hparams_search", "launcher")]
     groups += [f"  hydra/{group}: {', '.join(loader.get_group_options(f'hydra/{group}'))}"
                for group in ("launcher", "sweeper")]
     # Hydra fills the help template with string.Template: a literal $ must be $$.
@@ -564,4 +567,11 @@ def help_text() -> str:
                       "Config groups (group=option; +group=option adds one):", *groups]).replace("$", "$$")
 
 
-OmegaConf.register_new_resolver("mnist_hydra.help", help_text)
+def ensure_resolver(name: str, resolver: Callable[..., Any], use_cache: bool = False) -> None:
+    """Register an OmegaConf resolver unless one of that name is: importing its module again
+    (importlib.reload, a second copy of the package) must not fail on it."""
+    if not OmegaConf.has_resolver(name):
+        OmegaConf.register_new_resolver(name, resolver, use_cache=use_cache)
+
+
+ensure_resolver("mnist_hydra.help", help_text)

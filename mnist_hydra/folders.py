@@ -12,8 +12,7 @@ import itertools
 import shutil
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
+from mnist_hydra.config import ensure_resolver
 from mnist_hydra.guards import refuse
 
 RESOLVER = "mnist_hydra.unique_dir"
@@ -68,5 +67,5 @@ def discard(path: Path) -> None:
 
 
 def register_resolver() -> None:
-    if not OmegaConf.has_resolver(RESOLVER):
-        OmegaConf.register_new_resolver(RESOLVER, unique_dir, use_cache=True)
+    """`${mnist_hydra.unique_dir:...}`, which conf/config.yaml names its run and sweep folders with."""
+    ensure_resolver(RESOLVER, unique_dir, use_cache=True)

@@ -1,4 +1,6 @@
 import pickle
+import subprocess
+import sys
 
 import pytest
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
@@ -7,7 +9,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
-from conftest import compose_config, multirun
+from conftest import REPO, cli_env, compose_config, multirun
 from mnist_hydra.config import ConfigError, GridConfigLoader, validate
 
 
@@ -130,3 +132,16 @@ def test_a_grids_jobs_get_what_hydra_composes_with_one_composition_per_set_of_ot
             assert tree(shipped.load_sweep_config(master, job)) == expected[tuple(job)], job
 
 
+
+
+def test_importing_the_config_again_keeps_its_resolvers(tmp_path):
+    """config.py and folders.py register their `${mnist_hydra.*:}` resolvers once, however often
+    they are imported (a reload used to fail: resolver already registered)."""
+    script = ("import importlib; from omegaconf import OmegaConf; import mnist_hydra.config as config; "
+              "import mnist_hydra.folders as folders; importlib.reload(config); folders.register_resolver(); "
+              "importlib.reload(folders); folders.register_resolver(); "
+              "print(OmegaConf.has_resolver('mnist_hydra.help'), OmegaConf.has_resolver('mnist_hydra.unique_dir'))")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=cli_env(tmp_path),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["True", "True"]
