@@ -188,7 +188,7 @@ def test_summary_md_opens_with_the_command_and_the_shared_overrides(seeds_sweep:
     assert lines[2:5] == ["```bash",
                           "python -m mnist_hydra.run --multirun +experiment=seeds epochs=2 hydra/launcher=joblib",
                           "```"]
-    assert "Every run: `experiment=seeds` `epochs=2`" in md
+    assert "Every run: `+experiment=seeds` `epochs=2`" in md  # as typed; summary.csv and .json drop the +
     record = json.loads((seeds_sweep / "summary.json").read_text())
     assert record["command"] == lines[3]
     assert record["shared_overrides"] == {"experiment": "seeds", "epochs": "2"}
@@ -217,7 +217,9 @@ def test_single_job_sweep_sweeps_nothing(tmp_path: Path) -> None:
     summary = summarize_sweep(tmp_path)
 
     assert summary.swept == []
-    assert "Best: job 0 — 90.00% val" in format_table(summary)
+    text = format_table(summary)
+    assert text.startswith(f"Sweep {tmp_path}: 1 run (1 completed)") and "Best: job 0 — 90.00% val" in text
+    assert f"`{tmp_path}` — 1 run: 1 completed." in (tmp_path / "summary.md").read_text(encoding="utf-8")
     assert_png(tmp_path / "summary.png")
 
 
@@ -310,6 +312,17 @@ def test_winner_that_skipped_the_test_set_is_tested_once(untested_sweep: Path, f
     (untested_sweep / "1" / "best.pt").write_bytes(b"retrained weights")  # a new checkpoint
     summarize_sweep(untested_sweep)
     assert len(fake_evaluate) == 2
+
+
+def test_the_winners_row_shows_the_test_accuracy_measured_after_the_selection(
+        untested_sweep: Path, fake_evaluate: list[Path]) -> None:
+    summary = summarize_sweep(untested_sweep)
+
+    assert [(row["job"], row["test_acc"]) for row in summary_rows(untested_sweep)] == [("1", "88.5"), ("0", "")]
+    md = (untested_sweep / "summary.md").read_text(encoding="utf-8")
+    assert "| 1 | 0.01 | 42 | completed | 95.00% | 88.50% |" in md
+    assert "| 0 | 0.1 | 42 | completed | 91.00% | — |" in md
+    assert format_table(summary).splitlines()[4].split()[:6] == ["1", "0.01", "42", "completed", "95.00%", "88.50%"]
 
 
 def test_winner_with_its_own_test_accuracy_is_not_evaluated(grid_sweep: Path, fake_evaluate: list[Path]) -> None:
@@ -429,6 +442,33 @@ def test_plots_stay_readable_at_20_runs_and_4_parameters(wide_sweep: Path) -> No
     assert colorbar.yaxis.get_major_formatter()(95.0, 0) == "95.0%"
     for name in ["summary.png", "heat.png"]:
         assert_png(wide_sweep / name)
+
+
+def test_a_halving_studys_heatmap_scores_every_cell_on_one_scale_and_marks_the_stopped(tmp_path: Path) -> None:
+    """lr x batch_size as a halving study leaves it: lr=0.1 at chance, stopped after one epoch."""
+    from mnist_hydra.sweep.plots import plot_heatmap
+
+    cells = [("0.001", "16", "completed", 3, 91.0), ("0.001", "32", "stopped", 2, 89.1),
+             ("0.01", "16", "completed", 3, 90.0), ("0.01", "32", "stopped", 1, 85.0),
+             ("0.1", "16", "stopped", 1, 9.0), ("0.1", "32", "stopped", 1, 9.8)]
+    for job, (lr, bs, status, epochs, acc) in enumerate(cells):
+        write_job(tmp_path, job, [f"lr={lr}", f"batch_size={bs}"],
+                  {"status": status, "epochs_run": epochs, "best_val_acc": acc})
+
+    summary = summarize_sweep(tmp_path)
+
+    assert summary.pivot is not None
+    ax = plot_heatmap(summary.pivot, tmp_path / "heat.png").axes[0]
+    assert [t.get_text() for t in ax.texts] == [
+        "91.00%", "89.10%\n@2 ep", "90.00%", "85.00%\n@1 ep", "9.00%\n@1 ep", "9.80%\n@1 ep"]
+    assert ax.images[0].get_clim() == (9.0, 91.0)  # 89.10% is near the top, as it is in this study
+    assert len([patch for patch in ax.patches if patch.get_hatch()]) == 4  # the cells stopped early
+    legend = ax.figure.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "@N ep: stopped early by the sweeper after N epochs, with its best score up to there"]
+    md = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert "| 0.1 | 9.00% @1 ep | 9.80% @1 ep |" in md and "`@N ep`: stopped early" in md
+    assert_png(tmp_path / "heat.png")
 
 
 LRS = [f"{0.001 * (i + 1)}" for i in range(10)]  # Python's floats, as Hydra's range(0.001,0.011,0.001)

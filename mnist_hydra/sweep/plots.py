@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 from matplotlib import color_sequences, colormaps
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from mnist_hydra import rundir
 from mnist_hydra.sweep.read import Run, read_val_curve
-from mnist_hydra.sweep.tables import Pivot, Summary, fmt_pct, pivot_cell, run_label, value_of
+from mnist_hydra.sweep.tables import STOPPED_NOTE, Pivot, Summary, fmt_pct, pivot_cell, run_label, value_of
 
 ACCURACY = "best validation accuracy"
 NO_RUN_COLOUR = "lightgrey"
@@ -28,10 +28,18 @@ LINE_STYLES = ["-", "--", ":", "-."]
 MARKERS = ["o", "s", "^", "D"]
 
 
+def _stopped_mark(xy: tuple[float, float] = (0.0, 0.0), label: str | None = None) -> Rectangle:
+    """Hatching over a heatmap cell stopped early, and its legend entry: over the cell's colour, so
+    the cell stays on the same scale as the others."""
+    return Rectangle(xy, 1, 1, fill=False, hatch="//", edgecolor="grey", linewidth=0, label=label)
+
+
 def plot_heatmap(pivot: Pivot, path: Path) -> Figure:
-    """Mean best_val_acc per cell; grey cells had no completed run (their status is written in)."""
-    grid = np.array([[pivot.values.get((rv, cv), np.nan) for cv in pivot.col_values]
-                     for rv in pivot.row_values])
+    """best_val_acc per cell (tables.Pivot) on one colour scale over every cell with a score, so
+    that a study's worst cell looks it also when the sweeper stopped it early; cells stopped early
+    are hatched and name the epochs they trained; grey cells have no score (their status is written in)."""
+    scores = {**{key: acc for key, (_, acc) in pivot.stopped.items()}, **pivot.values}
+    grid = np.array([[scores.get((rv, cv), np.nan) for cv in pivot.col_values] for rv in pivot.row_values])
     finite = grid[np.isfinite(grid)]
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 100.0)
     if vmin == vmax:  # one distinct value: give the colour scale some width
@@ -52,11 +60,15 @@ def plot_heatmap(pivot: Pivot, path: Path) -> Figure:
             value = grid[i, j]
             # Light text on the dark low end of viridis, dark text elsewhere.
             dark = np.isfinite(value) and (value - vmin) / (vmax - vmin) < 0.5
-            ax.text(j, i, pivot_cell(pivot, (rv, cv)), ha="center", va="center",
+            ax.text(j, i, pivot_cell(pivot, (rv, cv), sep="\n"), ha="center", va="center",
                     color="white" if dark else "black", fontsize="small")
+            if (rv, cv) in pivot.stopped:
+                ax.add_patch(_stopped_mark((j - 0.5, i - 0.5)))
+    handles: list[Patch] = [_stopped_mark(label=STOPPED_NOTE.replace("`", ""))] if pivot.stopped else []
     if not np.isfinite(grid).all():
-        fig.legend(handles=[Patch(color=NO_RUN_COLOUR, label="no completed run")],
-                   loc="outside lower left", fontsize="small", frameon=False)
+        handles.append(Patch(color=NO_RUN_COLOUR, label="no score (status written in)"))
+    if handles:
+        fig.legend(handles=handles, loc="outside lower left", fontsize="small", frameon=False)
     title = f"{ACCURACY} by {pivot.row_param} and {pivot.col_param}"
     ax.set_title(title + (" (mean of repeated runs)" if pivot.repeated else ""))
     fig.savefig(path, dpi=100)

@@ -33,19 +33,28 @@ class Run:
 
     job: int
     job_dir: Path
-    overrides: dict[str, str]  # the task overrides that change what is trained, names without "+"
+    typed: dict[str, str]  # the task overrides that change what is trained, as typed, by name (typed_overrides)
     status: str  # a rundir status: completed, diverged, stopped, failed, missing, unreadable, ...
     error: Optional[str] = None
     metrics: dict[str, Optional[float]] = field(default_factory=dict)  # METRIC_COLUMNS
     seed: Optional[int] = None  # the seed the run used (drawn when `seed=null`)
     tested: Optional[bool] = None  # metrics.json "test": False when the run skipped the test set
+    overrides: dict[str, str] = field(init=False)  # typed's values by name: {"experiment": "x"}
+
+    def __post_init__(self) -> None:
+        self.overrides = parse_overrides(list(self.typed.values()))
+
+
+def typed_overrides(items: list[Any]) -> dict[str, str]:
+    """`["+experiment=x", "lr=0.1", "resume=true"]` -> `{"experiment": "+experiment=x", "lr": "lr=0.1"}`
+    (config.RUN_CONTROL_KEYS change no result: they are never a swept parameter)."""
+    return {override_key(item): item.strip() for item in training_overrides(str(item) for item in items)}
 
 
 def parse_overrides(items: list[Any]) -> dict[str, str]:
-    """`["+experiment=x", "lr=0.1", "resume=true"]` -> `{"experiment": "x", "lr": "0.1"}`
-    (config.RUN_CONTROL_KEYS change no result: they are never a swept parameter)."""
-    return {override_key(item): item.partition("=")[2].strip()
-            for item in training_overrides(str(item) for item in items)}
+    """`["+experiment=x", "lr=0.1", "resume=true"]` -> `{"experiment": "x", "lr": "0.1"}`: names
+    without their `+`, as summary.csv's columns and summary.json name them."""
+    return {name: item.partition("=")[2].strip() for name, item in typed_overrides(items).items()}
 
 
 def human_value(value: str) -> str:
@@ -81,10 +90,10 @@ def _hydra_overrides(job_dir: Path) -> Optional[list[Any]]:
 
 
 def _read_overrides(job_dir: Path, metrics: dict[str, Any]) -> dict[str, str]:
-    """The job's overrides from its metrics.json (written with the results it names), else
-    from .hydra/overrides.yaml."""
+    """The job's typed_overrides from its metrics.json (written with the results it names),
+    else from .hydra/overrides.yaml."""
     items = metrics.get("overrides")
-    return parse_overrides(items if isinstance(items, list) else _hydra_overrides(job_dir) or [])
+    return typed_overrides(items if isinstance(items, list) else _hydra_overrides(job_dir) or [])
 
 
 def _number(value: Any) -> Optional[float]:
@@ -109,14 +118,14 @@ def read_run(job_dir: Path) -> Run:
     # refuses to overwrite another config's finished run (app.task): that job never ran.
     if (rundir.has_result(str(data.get("status"))) and latest is not None and isinstance(recorded, list)
             and parse_overrides(latest) != parse_overrides(recorded)):
-        return Run(job, job_dir, parse_overrides(latest), rundir.OTHER_CONFIG,
+        return Run(job, job_dir, typed_overrides(latest), rundir.OTHER_CONFIG,
                    error=f"holds a finished run of {' '.join(map(str, recorded)) or 'no overrides'}, left as it "
                          "was; this job never ran")
     seed = data.get("seed")
     return Run(
         job=job,
         job_dir=job_dir,
-        overrides=_read_overrides(job_dir, data),
+        typed=_read_overrides(job_dir, data),
         status=str(data.get("status") or rundir.UNREADABLE),
         error=data.get("error") or None,
         metrics={name: _number(data.get(name)) for name in METRIC_COLUMNS},

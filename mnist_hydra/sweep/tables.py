@@ -22,18 +22,21 @@ NO_VALUE = "—"
 MD_ERROR_CHARS = 80
 TERMINAL_ERROR_CHARS = 60
 APP_COMMAND = "python -m mnist_hydra.run --multirun"
+STOPPED_NOTE = "`@N ep`: stopped early by the sweeper after N epochs, with its best score up to there"
 
 
 @dataclass
 class Pivot:
-    """Mean best_val_acc of the completed runs by (row value, column value) of the two
-    swept parameters; a cell without one keeps the status of its first run."""
+    """best_val_acc by (row value, column value) of the two swept parameters: the mean of a
+    cell's completed runs; else, when the sweeper stopped its runs early, the best score of the
+    one that got furthest and the epochs it trained; else the status of its first run."""
 
     row_param: str
     col_param: str
     row_values: list[str]
     col_values: list[str]
     values: dict[tuple[str, str], float]  # cells with a mean
+    stopped: dict[tuple[str, str], tuple[int, float]]  # cells stopped early: (epochs_run, best_val_acc)
     statuses: dict[tuple[str, str], str]  # the other cells that hold a run
     repeated: bool  # some cell averages several runs
 
@@ -152,19 +155,21 @@ def _completed_values(runs: list[Run], metric: str) -> list[float]:
 def build_pivot(runs: list[Run], row_param: str, col_param: str) -> Pivot:
     row_values = _ordered_values([value_of(r, row_param) for r in runs])
     col_values = _ordered_values([value_of(r, col_param) for r in runs])
-    values, statuses, repeated = {}, {}, False
+    values, stopped, statuses, repeated = {}, {}, {}, False
     for rv in row_values:
         for cv in col_values:
             cell = [r for r in runs if value_of(r, row_param) == rv and value_of(r, col_param) == cv]
             repeated = repeated or len(cell) > 1
             accs = _completed_values(cell, "best_val_acc")
+            early = [(int(r.metrics.get("epochs_run") or 0), acc) for r in cell
+                     if r.status == rundir.STOPPED and (acc := r.metrics.get("best_val_acc")) is not None]
             if accs:
                 values[rv, cv] = statistics.fmean(accs)
-            elif cell and cell[0].status == rundir.STOPPED:
-                statuses[rv, cv] = f"stopped@{_fmt_int(cell[0].metrics.get('epochs_run'))}"
+            elif early:
+                stopped[rv, cv] = max(early)  # the run that trained furthest, the best of those
             elif cell and cell[0].status != rundir.MISSING:
                 statuses[rv, cv] = cell[0].status
-    return Pivot(row_param, col_param, row_values, col_values, values, statuses, repeated)
+    return Pivot(row_param, col_param, row_values, col_values, values, stopped, statuses, repeated)
 
 
 def build_groups(runs: list[Run], swept: list[str]) -> list[Group]:
@@ -206,6 +211,11 @@ def build_summary(sweep_dir: Path) -> Summary:
 # ---------------------------------------------------------------------------- text
 
 
+def count(n: int, noun: str) -> str:
+    """`1 run`, `2 runs`."""
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def fmt_pct(value: Optional[float]) -> str:
     return NO_VALUE if value is None else f"{value:.2f}%"
 
@@ -229,6 +239,14 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def run_metrics(summary: Summary, run: Run) -> dict[str, Optional[float]]:
+    """The run's metrics; the winner's test_acc also when it was measured after the selection."""
+    test = summary.best_test
+    if run is summary.best and test is not None and test.test_acc is not None:
+        return {**run.metrics, "test_acc": test.test_acc}
+    return run.metrics
+
+
 def _run_table(summary: Summary, error_chars: int) -> tuple[list[str], list[list[str]]]:
     """Header and formatted rows; the error column only when some run has an error."""
     with_errors = any(run.error for run in summary.rows)
@@ -236,7 +254,7 @@ def _run_table(summary: Summary, error_chars: int) -> tuple[list[str], list[list
     header = ["job", *params, "seed", "status", *METRIC_COLUMNS] + (["error"] if with_errors else [])
     rows = []
     for run in summary.rows:
-        m = run.metrics
+        m = run_metrics(summary, run)
         row = [str(run.job), *(value_of(run, p, summary.search is not None) for p in params), seed_cell(run),
                run.status,
                fmt_pct(m.get("best_val_acc")), fmt_pct(m.get("test_acc")), _fmt_int(m.get("epochs_run")),
@@ -262,9 +280,13 @@ def _group_table(summary: Summary) -> tuple[list[str], list[list[str]]]:
     return [*summary.swept, *GROUP_STATS], rows
 
 
-def pivot_cell(pivot: Pivot, key: tuple[str, str]) -> str:
+def pivot_cell(pivot: Pivot, key: tuple[str, str], sep: str = " ") -> str:
+    """`97.00%`; `89.10% @3 ep` for a cell stopped early (`sep`: the heatmap's is a line break)."""
     if key in pivot.values:
         return fmt_pct(pivot.values[key])
+    if key in pivot.stopped:
+        epochs, acc = pivot.stopped[key]
+        return f"{fmt_pct(acc)}{sep}@{epochs} ep"
     return pivot.statuses.get(key, NO_VALUE)
 
 
@@ -280,7 +302,8 @@ def best_line(summary: Summary) -> str:
     best = summary.best
     if best is None:
         return "Best: none (no completed run with a validation accuracy)"
-    text = f"Best: {run_label(best, summary.swept, summary.search is not None)} {NO_VALUE} {fmt_pct(best.metrics['best_val_acc'])} val"
+    label = run_label(best, summary.swept, summary.search is not None)
+    text = f"Best: {label} {NO_VALUE} {fmt_pct(best.metrics['best_val_acc'])} val"
     notes = [f"job {best.job}"] if summary.swept else []
     test = summary.best_test
     if test is not None and test.test_acc is not None:
@@ -293,7 +316,7 @@ def best_line(summary: Summary) -> str:
 
 
 def rungs_line(summary: Summary) -> Optional[str]:
-    """`Rungs (successive halving, eta 3, by best val_acc): 20 x 1 epochs -> 7 x 3 -> ...`."""
+    """`Rungs (successive halving, eta 3, by best val_acc; configurations x epochs): 20 x 1 -> 7 x 3 -> ...`."""
     study = summary.halving
     if study is None:
         return None
@@ -321,7 +344,7 @@ def brackets_line(summary: Summary) -> Optional[str]:
                       for k, bracket in enumerate(state.brackets, 1) if bracket.rungs)
     idle = search.idle_share(state)
     kind = f"Hyperband, eta {state.eta}" if state.pruning else "no early stopping"
-    return (f"Brackets ({kind}, by best {state.metric}; trials x epochs): {steps}; {len(state.waves)} waves"
+    return (f"Brackets ({kind}, by best {state.metric}; trials x epochs): {steps}; {count(len(state.waves), 'wave')}"
             + ("" if idle is None else f", workers idle {idle:.0%} of the time"))
 
 
@@ -359,8 +382,9 @@ def _plain(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def _overrides_text(overrides: dict[str, str]) -> str:
-    return " ".join(f"`{k}={v}`" for k, v in overrides.items()) or "none"
+def _shared_text(summary: Summary) -> str:
+    """The overrides every run had, as typed (`+experiment=seeds`), for "Every run:"."""
+    return " ".join(f"`{summary.runs[0].typed[name]}`" for name in summary.shared) or "none"
 
 
 def render_markdown(summary: Summary) -> str:
@@ -368,8 +392,8 @@ def render_markdown(summary: Summary) -> str:
     if summary.command:
         parts.append(f"```bash\n{summary.command}\n```")
     parts += [
-        f"Every run: {_overrides_text(summary.shared)}",
-        f"`{summary.sweep_dir}` {NO_VALUE} {len(summary.runs)} runs: {_counts_text(summary)}. "
+        f"Every run: {_shared_text(summary)}",
+        f"`{summary.sweep_dir}` {NO_VALUE} {count(len(summary.runs), 'run')}: {_counts_text(summary)}. "
         f"Swept: {', '.join(summary.swept) or 'nothing'}.",
         f"**{best_line(summary)}**",
     ]
@@ -392,13 +416,15 @@ def render_markdown(summary: Summary) -> str:
                   _markdown(*_pivot_table(summary.pivot))]
         if summary.pivot.repeated:
             parts.append("Cells with several runs show the mean of their completed runs.")
+        if summary.pivot.stopped:
+            parts.append(STOPPED_NOTE + ".")
     return "\n\n".join(parts) + "\n"
 
 
 def format_table(summary: Summary) -> str:
     """The terminal text printed by the CLI and the Hydra callback."""
     parts = [
-        f"Sweep {summary.sweep_dir}: {len(summary.runs)} runs ({_counts_text(summary)}); "
+        f"Sweep {summary.sweep_dir}: {count(len(summary.runs), 'run')} ({_counts_text(summary)}); "
         f"swept: {', '.join(summary.swept) or 'nothing'}",
         _plain(*_run_table(summary, TERMINAL_ERROR_CHARS)),
     ]
@@ -438,7 +464,7 @@ def write_summary_csv(summary: Summary, path: Path) -> None:
     params = _run_params(summary)
     _write_csv(path, ["job", *params, "seed", "status", *METRIC_COLUMNS, "error"], [
         [run.job, *(value_of(run, p) for p in params), "" if run.seed is None else run.seed,
-         run.status, *(_csv_number(run.metrics.get(m)) for m in METRIC_COLUMNS), run.error or ""]
+         run.status, *(_csv_number(run_metrics(summary, run).get(m)) for m in METRIC_COLUMNS), run.error or ""]
         for run in summary.rows])
 
 
