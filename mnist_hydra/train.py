@@ -159,8 +159,9 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
     """seed -> data -> model -> optimizer -> criterion -> loop -> outputs; returns the metrics.
 
     With `resume=true`, an unfinished or stopped run of the same config in run_dir continues
-    from its last.pt. With `stop_at_epoch` the run stops after that epoch, keeping last.pt. `parallel_jobs` is how many jobs share the machine (for the thread count);
-    `run_name` is the run's TensorBoard name (outputs.tensorboard_name).
+    from its last.pt. With `stop_at_epoch` the run stops after that epoch, keeping last.pt.
+    `parallel_jobs` is how many jobs share the machine (for the thread count); `run_name` is the
+    run's TensorBoard name (outputs.tensorboard_name).
     """
     validate(cfg)
     started = time.perf_counter()
@@ -201,7 +202,8 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
         fit(model=parts.model, optimizer=parts.optimizer, criterion=parts.criterion, transform=parts.transform,
             train=parts.train, val=parts.val, epochs=target_epochs(cfg), batch_size=cfg.batch_size,
             eval_batch_size=cfg.eval_batch_size, on_epoch=on_epoch, precision=precision, result=result,
-            max_batches=cfg.limit_train_batches, progress=progress_bar(batches_per_epoch(cfg, len(parts.train)), progress))
+            max_batches=cfg.limit_train_batches,
+            progress=progress_bar(batches_per_epoch(cfg, len(parts.train)), progress))
         test_acc = None
         stopped = not result.diverged and len(result.history) < cfg.epochs
         if cfg.test and result.best_state is not None and not stopped:

@@ -212,7 +212,8 @@ def test_mnist_eval_refuses_every_user_error_in_one_line(tmp_path, checkpoint, p
         ckpt = changed_checkpoint(checkpoint, tmp_path / "ckpt", data={"name": "mnist", "root": "unused",
                                   "train_size": 300, "val_size": 100, "split_seed": 0, "download": False})
     elif problem == "weights":  # a config that names another model than the weights are of
-        ckpt = changed_checkpoint(checkpoint, tmp_path / "ckpt", model={"_target_": "mnist_hydra.models.ExperimentalCNN"})
+        ckpt = changed_checkpoint(checkpoint, tmp_path / "ckpt",
+                                  model={"_target_": "mnist_hydra.models.ExperimentalCNN"})
     stderr = refused(tmp_path, [f"ckpt_path={ckpt}", *args], "mnist-eval: error: ", fix, module="mnist_hydra.eval")
     assert len(stderr.strip().splitlines()) == 1, stderr
 

@@ -66,7 +66,8 @@ def test_run_folder_holds_config_log_metrics_events_and_checkpoint(completed_run
     hparams = events.PluginTagToContent("hparams")  # what TensorBoard's HParams tab reads
     # No per-run experiment: TensorBoard builds it from every run (test_sweep_shown.py).
     assert set(hparams) == {"_hparams_/session_start_info", "_hparams_/session_end_info"}
-    assert b"batch_size" in hparams["_hparams_/session_start_info"] and b"baseline" in hparams["_hparams_/session_start_info"]
+    start_info = hparams["_hparams_/session_start_info"]
+    assert b"batch_size" in start_info and b"baseline" in start_info
 
     checkpoint = torch.load(run_dir / "best.pt", weights_only=False)
     assert checkpoint["val_acc"] == pytest.approx(metrics["best_val_acc"])

@@ -167,7 +167,8 @@ def test_help_lists_real_options_launchers_and_every_key(tmp_path):
     assert proc.returncode == 0
     assert "base_" not in proc.stdout
     for text in ["mnist-hydra --multirun lr=", "data: mnist, mnist_sample", "+experiment: architectures,",
-                 "transform: augmented, standard", "criterion: cross_entropy, manual", "data.train_size ","model: baseline, high_vision, modernist, simple_cnn, stabilized", "debug: fast, limit, overfit",
+                 "transform: augmented, standard", "criterion: cross_entropy, manual", "data.train_size ",
+                 "model: baseline, high_vision, modernist, simple_cnn, stabilized", "debug: fast, limit, overfit",
                  "hydra/launcher: basic, joblib, submitit_local, submitit_slurm", "+launcher: local, slurm"]:
         assert text in proc.stdout
     for f in fields(RunConfig):

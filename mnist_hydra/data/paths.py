@@ -41,7 +41,8 @@ def check_folder(root: Path) -> None:
     existing = nearest_existing(root)
     if not existing.is_dir():
         where = "" if existing == root else f" (in data.root {root})"
-        raise DataError(f"{existing} is not a folder{where}. {SET_ROOT} to the folder that holds MNIST, or to a new one to download it into.")
+        raise DataError(f"{existing} is not a folder{where}. {SET_ROOT} to the folder that holds MNIST, "
+                        "or to a new one to download it into.")
 
 
 def writable(directory: Path) -> bool:
