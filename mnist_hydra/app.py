@@ -19,7 +19,7 @@ from mnist_hydra import guards
 from mnist_hydra import rundir, sweepers
 from mnist_hydra.config import CONFIG_DIR, ConfigError, config_hash, register_configs, target_epochs, training_overrides
 from mnist_hydra.folders import register_resolver
-from mnist_hydra.launchers import joblib_workers
+from mnist_hydra.launchers import guard_launchers, joblib_workers
 from mnist_hydra.process import exit_quickly, exit_with_parent
 from mnist_hydra.sweep.read import job_plan, swept_only
 
@@ -27,6 +27,7 @@ log = logging.getLogger("mnist_hydra")
 
 register_configs()
 register_resolver()
+guard_launchers()  # here: every process that runs a job imports this module (the task function's)
 
 
 def run_overrides(hydra_cfg: DictConfig) -> list[str]:
@@ -101,8 +102,9 @@ def task(cfg: DictConfig) -> float:
         metrics = train(cfg, run_dir, parallel_jobs=jobs, hparams=task_hparams(cfg, hydra_cfg), progress=bars,
                         run_name=tensorboard_name(run_overrides(hydra_cfg)))
     except Exception as err:
-        if isinstance(err, ConfigError):  # the message says it all; a traceback would bury it
-            log.error("run failed: %s", err)
+        # A mistake or the outside world (a full disk): the message says it all; a traceback would bury it.
+        if isinstance(err, (ConfigError, OSError)):
+            log.error("run failed: %s: %s", type(err).__name__, err)
         else:
             log.exception("run failed")
         write_metrics(run_dir, {"status": rundir.FAILED, "error": f"{type(err).__name__}: {err}", **identity})

@@ -1,5 +1,7 @@
 """Atomic file writes that honour the umask, for every file a run or the data layer leaves,
 and the check whether a folder may be written at all."""
+import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -47,6 +49,21 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         os.close(fd)
         write(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        full = isinstance(err, RuntimeError) and no_space_left(path.parent)
+        # Emptied before it is removed: on a full disk the space comes back at once, although
+        # the writer's open file lives on in the traceback (torch.save's) until it is collected.
+        with contextlib.suppress(OSError):
+            os.truncate(tmp, 0)
         Path(tmp).unlink(missing_ok=True)
+        if full:  # torch.save reports a full disk as a RuntimeError (`basic_ios::clear: iostream error`)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from err
         raise
+
+
+def no_space_left(directory: Path) -> bool:
+    """Whether the file system holding `directory` has no block left to write."""
+    try:
+        return os.statvfs(directory).f_bavail == 0
+    except OSError:
+        return False

@@ -1,4 +1,4 @@
-"""Checks in the main process before any folder is written, and the Ctrl-C hint.
+"""Checks in the main process before any folder is written; the resume command and the Ctrl-C hint.
 
 A Hydra callback (registered in conf/config.yaml): Hydra creates a run's folder and writes
 its .hydra/ files before the task function starts, so a config that can never run, or a
@@ -18,6 +18,7 @@ from omegaconf import DictConfig, open_dict
 from mnist_hydra.config import (
     ConfigError, GridConfigLoader, check_choices, config_hash, explain, validate, validate_grid,
 )
+from mnist_hydra.files import read_only_reason
 from mnist_hydra.launchers import workers_starting
 from mnist_hydra.rundir import METRICS_JSON, recorded_result
 from mnist_hydra.sweep.read import basic_sweep_jobs, parse_sweep
@@ -110,6 +111,10 @@ class RunGuard(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         _sweep["sweep"] = sweep_dir
+        if sweep_dir.is_dir() and (reason := read_only_reason(sweep_dir)) is not None:
+            # No job could write its folder, nor the sweeper its multirun.yaml: refuse before any.
+            refuse(f"{reason}, so no job of this sweep can run there; its finished runs are kept as they are. "
+                   f"Make it writable, then resume: {resume_command(sweep_dir)}")
         done = finished_jobs(sweep_dir) if sweep_dir.is_dir() else []
         if done and not config.resume:
             refuse(f"{sweep_dir} already holds {len(done)} finished run(s); pass resume=true to skip "
@@ -147,6 +152,13 @@ def check_grid(config: DictConfig, jobs: list[list[str]], loader: GridConfigLoad
     return configs
 
 
+def resume_command(folder: Path, key: str = "hydra.sweep.dir") -> str:
+    """This process's command with `resume=true` and its folder (`key`: hydra.sweep.dir or
+    hydra.run.dir), which skips finished runs and reruns or continues the others."""
+    args = [arg for arg in sys.argv[1:] if not arg.startswith(("resume=", f"{key}="))]
+    return shlex.join([PROG, *args, "resume=true", f"{key}={folder}"])
+
+
 def interrupted_message() -> str:
     """What Ctrl-C leaves and how to go on: the folder and the command that resumes it."""
     if "sweep" in _sweep:
@@ -155,7 +167,6 @@ def interrupted_message() -> str:
         folder, key = _sweep["run"], "hydra.run.dir"
     else:
         return f"{PROG}: interrupted"
-    args = [arg for arg in sys.argv[1:] if not arg.startswith(("resume=", f"{key}="))]
-    command = shlex.join([PROG, *args, "resume=true", f"{key}={folder}"])
     return (f"{PROG}: interrupted. Finished jobs keep their results in {folder}.\n"
-            f"To resume (finished runs are skipped, unfinished ones continue from last.pt):\n  {command}")
+            f"To resume (finished runs are skipped, unfinished ones continue from last.pt):\n"
+            f"  {resume_command(folder, key)}")

@@ -1,14 +1,26 @@
-"""What the project adds to Hydra's launchers: submitit launchers (SLURM and local) whose
-sweep survives a job killed without warning, and joblib workers started early.
+"""What the project adds to Hydra's launchers: every launcher's sweep survives a job that
+cannot start or record its end, submitit launchers (SLURM and local) survive a job killed
+without warning, and joblib workers start early.
+
+Hydra's launchers run each job through `hydra.core.utils.run_job`, which creates the job's
+folder and writes .hydra/ and the job log before the task function starts. When the outside
+world refuses (a file where the folder goes, a read-only folder, a full disk) it raises, or
+the task raises because it cannot write its metrics.json, and the sweep dies: the basic
+sweeper re-raises the job's error, joblib aborts every job, submitit's results() raises.
+`guard_launchers` (called where the task function is defined, so in every process that runs
+jobs) puts `run_job` below in their place: such a job is recorded as failed where anything
+can still be written (record_failure) and returns as a failed run does; the other jobs and
+the sweep summary go on, and the summary names the job and the resume command.
 
 hydra-submitit-launcher collects the jobs' results with `job.results()`, which raises for a
 job that ended without one: `scancel`, out of memory, a node failure, a crash before the
 task started (submitit's UncompletedJobError / FailedJobError). The first such job aborts
 the whole launch: the sweep summary is never written, the other jobs' results are dropped.
 
-RecordingLaunch makes a submitit launcher record such a job instead: its folder gets a metrics.json with status `failed` and the reason
-(unless the job itself recorded a result before it died), the sweeper gets the value the
-task returns for any failed run (0.0), and the sweep goes on. The sweep-summary callback
+RecordingLaunch makes a submitit launcher record such a job instead: its folder gets a
+metrics.json with status `failed` and the reason (unless the job itself recorded a result
+before it died), the sweeper gets the value the task returns for any failed run (0.0), and
+the sweep goes on. The sweep-summary callback
 then lists the job as failed and ends the process with status 1; `resume=true` with the
 same hydra.sweep.dir reruns just that job.
 
@@ -24,12 +36,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence, cast
 
+from hydra.core import utils as hydra_utils
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.types import HydraContext, RunMode
+from hydra.types import HydraContext, RunMode, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mnist_hydra.process import usable_cores
@@ -81,44 +96,121 @@ class RecordingLaunch:
         finally:
             submitit.AutoExecutor = plugin_executor  # type: ignore[misc]
 
-    def job_folder(self, overrides: Sequence[str], job_num: int) -> tuple[Path, DictConfig] | None:
-        """The folder Hydra gives this job (hydra.sweep.dir / hydra.sweep.subdir) and its config."""
+    def job_config(self, overrides: Sequence[str], job_num: int) -> DictConfig | None:
+        """The config Hydra composes for this job, as the job process does."""
         try:
             job_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
             with open_dict(job_cfg.hydra.job):
                 job_cfg.hydra.job.num = job_num
-            return Path(str(self.config.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir), job_cfg
-        except Exception:  # an odd subdir (interpolating the job id, say): log only
-            log.debug("No folder for job %d", job_num, exc_info=True)
+            return job_cfg
+        except Exception:  # an odd config the main process cannot compose: log only
+            log.debug("No config for job %d", job_num, exc_info=True)
             return None
 
     def lost_job(self, job: Any, overrides: Sequence[str], job_num: int, err: Exception) -> JobReturn:
         """Record a job that ended without a result; returns what the sweeper gets for it."""
-        from mnist_hydra.config import target_epochs, training_overrides
-        from mnist_hydra.outputs import write_metrics
-        from mnist_hydra.rundir import FAILED, reached, recorded_result
-
         try:
             state = job.state
         except Exception:  # sacct unreachable
             state = "unknown state"
         reason = (f"{type(err).__name__}: job {job.job_id} ended without a result ({state}): killed, "
                   f"cancelled, out of memory or its node failed; its log is in {job.paths.folder}")
-        folder = self.job_folder(overrides, job_num)
-        job_dir, value = None, 0.0  # 0.0: what the task returns for a failed run; Optuna records the trial
-        if folder is not None:
-            job_dir, job_cfg = folder
-            previous = recorded_result(job_dir)
-            # A result that stands for what this job was asked (not a halving study's earlier rung).
-            if previous and reached(previous, target_epochs(job_cfg)):  # it finished, then died on the way out
-                value = float(previous.get("best_val_acc") or 0.0)
-            else:
-                job_dir.mkdir(parents=True, exist_ok=True)  # so the summary lists it even if it never started
-                write_metrics(job_dir, {"status": FAILED, "error": reason,
-                                        "overrides": training_overrides(str(o) for o in job_cfg.hydra.overrides.task)})
         log.error("job %d (%s): %s", job_num, " ".join(overrides), reason)
-        return JobReturn(overrides=list(overrides), working_dir=str(job_dir) if job_dir else None,
-                         status=JobStatus.COMPLETED, _return_value=value)
+        job_cfg = self.job_config(overrides, job_num)
+        if job_cfg is None:
+            return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=0.0)
+        return record_failure(job_cfg, reason)
+
+
+def job_folder(job_cfg: DictConfig) -> Path:
+    """The folder Hydra gives a sweep's job (hydra.sweep.dir / hydra.sweep.subdir) from its config."""
+    return Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
+
+
+def record_failure(job_cfg: DictConfig, reason: str) -> JobReturn:
+    """Record a sweep's job that ended without recording its result: a metrics.json with
+    status failed and `reason` in its folder, so that the summary lists it and resume=true
+    reruns it, unless the folder holds a result that stands for what the job was asked (it
+    finished, then died on the way out; not a halving study's earlier rung). Returns what
+    the sweeper gets: that result's value, else 0.0, what the task returns for a failed run
+    (Optuna records the trial)."""
+    from mnist_hydra.config import target_epochs, training_overrides
+    from mnist_hydra.outputs import write_metrics
+    from mnist_hydra.rundir import FAILED, reached, recorded_result
+
+    job_dir, value = job_folder(job_cfg), 0.0
+    previous = recorded_result(job_dir)
+    if previous and reached(previous, target_epochs(job_cfg)):
+        value = float(previous.get("best_val_acc") or 0.0)
+    else:
+        # A folder that cannot be written gets nothing: the sweep summary names the job and why.
+        with contextlib.suppress(OSError):
+            job_dir.mkdir(parents=True, exist_ok=True)  # so the summary lists it even if it never started
+            write_metrics(job_dir, {"status": FAILED, "error": reason,
+                                    "overrides": training_overrides(str(o) for o in job_cfg.hydra.overrides.task)})
+    return JobReturn(overrides=[str(o) for o in job_cfg.hydra.overrides.task], working_dir=str(job_dir),
+                     status=JobStatus.COMPLETED, _return_value=value)
+
+
+def outside_cause(err: BaseException) -> OSError | None:
+    """The OSError behind `err`, if any: the outside world's refusal (logging reports a log
+    file it cannot open as a ValueError caused by one)."""
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    return cause
+
+
+def describe(err: BaseException) -> str:
+    """`OSError: [Errno 28] No space left on device`: the outside cause where there is one."""
+    shown = outside_cause(err) or err
+    return f"{type(shown).__name__}: {shown}"
+
+
+_hydra_run_job = hydra_utils.run_job
+
+
+def run_job(task_function: TaskFunction, config: DictConfig, job_dir_key: str, job_subdir_key: str | None,
+            hydra_context: HydraContext, configure_logging: bool = True) -> JobReturn:
+    """Hydra's run_job, except that a sweep's job that cannot start (its folder, .hydra/ or log
+    cannot be written) or whose task raised (it could not record its own failure) is
+    recorded as failed and returns as a failed run does, so that the sweep goes on."""
+    try:
+        ret = _hydra_run_job(task_function=task_function, config=config, job_dir_key=job_dir_key,
+                             job_subdir_key=job_subdir_key, hydra_context=hydra_context,
+                             configure_logging=configure_logging)
+    except Exception as err:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            raise
+        what, failure = "could not start", err
+    else:
+        if config.hydra.mode != RunMode.MULTIRUN or ret.status != JobStatus.FAILED:
+            return ret
+        what, failure = "failed", ret._return_value
+    from mnist_hydra.guards import PROG
+
+    if outside_cause(failure) is None:  # not the outside world's doing: a bug shows its traceback
+        traceback.print_exception(failure, file=sys.stderr)
+    reason = describe(failure)
+    print(f"{PROG}: job {config.hydra.job.num} {what}: {reason}", file=sys.stderr, flush=True)
+    return record_failure(config, reason)
+
+
+_LAUNCHER_MODULES = ("hydra._internal.core_plugins.basic_launcher", "hydra_plugins.hydra_joblib_launcher._core",
+                     "hydra_plugins.hydra_submitit_launcher.submitit_launcher")
+
+
+def guard_launchers() -> None:
+    """Have every launcher run its jobs through `run_job` above. The launchers call the
+    run_job they imported from hydra.core.utils: a launcher module imported later (Hydra's
+    plugin scan, joblib's at its first launch) gets it from there; one already imported (a
+    joblib worker or submitit job unpickles the launcher's module before the task function,
+    whose module calls this) is rebound."""
+    hydra_utils.run_job = run_job
+    for name in _LAUNCHER_MODULES:
+        module = sys.modules.get(name)
+        if module is not None:
+            module.run_job = run_job  # type: ignore[attr-defined]  # mypy cannot know which modules hold it
 
 
 def joblib_workers(hydra_cfg: DictConfig) -> int:

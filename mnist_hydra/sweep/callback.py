@@ -6,7 +6,9 @@ imports nothing heavy at module level: the summary and its matplotlib load at th
 from __future__ import annotations
 
 import logging
+import sys
 import time
+from textwrap import shorten
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,39 +19,82 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_hydra import search, sweepers
 from mnist_hydra.config import training_overrides
+from mnist_hydra.files import read_only_reason
+from mnist_hydra.guards import PROG, resume_command
 from mnist_hydra.rundir import METRICS_JSON
 from mnist_hydra.sweep.read import MULTIRUN_YAML, human_override, job_dirs, job_plan, read_run, swept_only
 
 log = logging.getLogger(__name__)
 RESULT_CHARS = 60
+REASON_CHARS = 120  # a job's error in the line a sweep with unfinished jobs ends with
 
 
 class SweepSummaryCallback(Callback):
     """Writes the summary files into the sweep folder, prints the table, and ends the
-    process with status 1 when any run failed or left no result.
+    process with status 1 when any run failed, left no result or has no folder, with one
+    line naming those jobs and the command that resumes the sweep.
 
     Failing jobs are recorded instead of raised (so every job runs and this callback
     fires at all); the exit status is how a script or CI still learns about them.
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from mnist_hydra.sweep import format_table, summarize_sweep
+        from mnist_hydra.sweep import SweepError, format_table, summarize_sweep
 
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        unfinished: dict[int, str] = {}
         try:
-            summary = summarize_sweep(Path(str(config.hydra.sweep.dir)))
+            summary = summarize_sweep(sweep_dir)
             print(format_table(summary), flush=True)
+        except SweepError as err:  # no job folder at all: the jobs without one are named below
+            log.warning("Could not summarize the sweep: %s", err)
         except Exception:
             # A summary problem must not turn a finished sweep into a Hydra error.
             log.exception("Could not summarize the sweep")
-            return
-        if summary.write_error:
-            log.warning("Summary files not written: %s", summary.write_error)
-        if summary.unfinished:
-            jobs = ", ".join(f"{run.job} ({run.status})" for run in summary.unfinished)
-            log.error("%d run(s) without a result: job(s) %s; see their folders",
-                      len(summary.unfinished), jobs)
+        else:
+            if summary.write_error:
+                log.warning("Summary files not written: %s", summary.write_error)
+            unfinished = {run.job: f"{run.status}: {run.error}" if run.error else run.status
+                          for run in summary.unfinished}
+        unfinished = unrecorded_jobs(config.hydra, unfinished)
+        if unfinished:
+            print(unfinished_line(sweep_dir, unfinished), file=sys.stderr, flush=True)
             # SystemExit passes through Hydra's callback wrapper (it catches Exception only).
             raise SystemExit(1)
+
+
+def blocked(folder: Path) -> Optional[str]:
+    """Why nothing can be recorded in a job's folder: a file in its place, or the folder (the
+    sweep folder where the job's is absent) cannot be written; None when nothing says so."""
+    if folder.is_dir():
+        return read_only_reason(folder)
+    if folder.exists():
+        return f"{folder} is a file"
+    return read_only_reason(folder.parent) if folder.parent.is_dir() else None
+
+
+def unrecorded_jobs(hydra: DictConfig, unfinished: dict[int, str]) -> dict[int, str]:
+    """`unfinished` (job: why, from the summary) with the sweep's jobs (0 to its size - 1) that
+    have no folder at all, each with what keeps its folder from being written, if anything:
+    a job that cannot write there leaves no record of its own."""
+    sweep_dir = Path(str(hydra.sweep.dir))
+    try:
+        size = job_plan(hydra).size if sweep_dir.is_dir() else None
+    except Exception:  # not a sweep's config (the summary's tests): no plan to compare with
+        log.debug("No plan for %s", sweep_dir, exc_info=True)
+        size = None
+    folderless = {job: "no folder" for job in range(size or 0) if not (sweep_dir / str(job)).is_dir()}
+    jobs = {**folderless, **unfinished}
+    return {job: shorten(" ".join(why.split()), REASON_CHARS)
+            + (f" ({reason})" if (reason := blocked(sweep_dir / str(job))) else "")
+            for job, why in sorted(jobs.items())}
+
+
+def unfinished_line(sweep_dir: Path, unfinished: dict[int, str]) -> str:
+    """One line: the jobs without a result and why, what was kept, and how to go on."""
+    jobs = "; ".join(f"job {job}: {why}" for job, why in unfinished.items())
+    return (f"{PROG}: error: {len(unfinished)} job(s) without a result ({jobs}); finished runs keep their results "
+            f"in {sweep_dir}. Fix the cause, then resume (finished runs are skipped): {resume_command(sweep_dir)}")
 
 
 def format_duration(seconds: float) -> str:
