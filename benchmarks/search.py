@@ -3,7 +3,8 @@ early stopping (the default) and with `hydra.sweeper.pruning=false`, the same n_
 sampler seed, joblib on every core, arms taking turns, each a fresh interpreter timed from
 launch to exit, on full MNIST (800 / 500 images, 27 epochs as the report's studies train
 20-50, runs skip the test set; the winner is tested once). At eta 3 the brackets are
-10 x 1 -> 4 x 3 -> 2 x 9 -> 1 x 27, 4 x 3 -> 2 x 9 -> 1 x 27, 2 x 9 -> 1 x 27 and 2 x 27. Two spaces of different shape: the default one with a wider lr (log-uniform
+10 x 1 -> 4 x 3 -> 2 x 9 -> 1 x 27, 4 x 3 -> 2 x 9 -> 1 x 27, 2 x 9 -> 1 x 27 and 2 x 27.
+Two spaces of different shape: the default one with a wider lr (log-uniform
 lr x batch-size choice x optimizer x weight-decay choice) and one over the architecture
 (model and transform choices, a uniform lr, the batch size as an integer range).
 

@@ -58,7 +58,8 @@ def bare_arm(overrides: list[str]) -> Arm:
         def epoch() -> None:
             for start in range(0, len(labels), cfg.batch_size):
                 optimizer.zero_grad()
-                loss = F.cross_entropy(model(images[start:start + cfg.batch_size]), labels[start:start + cfg.batch_size])
+                batch = slice(start, start + cfg.batch_size)
+                loss = F.cross_entropy(model(images[batch]), labels[batch])
                 loss.backward()
                 optimizer.step()
         model.train()

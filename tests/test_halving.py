@@ -229,7 +229,8 @@ def test_the_jobs_of_a_rung_share_the_cores(tmp_path, monkeypatch):
     (["epochs=2,3"], "needs one `epochs` for the whole grid (the last rung's), got epochs=2,3"),
     (["stop_at_epoch=1"], "hydra/sweeper=halving sets stop_at_epoch per rung; leave it out"),
     (["lr=0.001,0"], "sweep refused before any job ran: job 1 of the sweep"),  # a bad value anywhere in the grid
-    (["data=mnist", "data.root=/no/such/dir", "data.download=false"], "sweep refused before any job ran: MNIST files missing"),
+    (["data=mnist", "data.root=/no/such/dir", "data.download=false"],
+     "sweep refused before any job ran: MNIST files missing"),
 ])
 def test_a_study_that_cannot_run_is_refused_in_one_line_before_any_folder(tmp_path, args, message):
     proc = run_cli(["--multirun", "hydra/sweeper=halving", *TINY, "lr=0.001,0.01", *args, "hydra.sweep.dir=sweep"],

@@ -41,8 +41,8 @@ def test_the_sweeper_and_the_launchers_are_found_from_another_folder(tmp_path):
     if where.returncode != 0 or not Path(where.stdout.strip()).is_relative_to(REPO):
         pytest.skip(f"this venv has no editable install of {REPO} (make setup makes one)")
     proc = subprocess.run([sys.executable, "-m", "mnist_hydra.run", "--multirun", "hydra/sweeper=halving",
-                           "+launcher=local", *TINY, "epochs=2", "lr=0.001,0.01", "hydra.sweep.dir=sweep"], cwd=tmp_path,
-                          env=_without_checkout(tmp_path), capture_output=True, text=True, timeout=600)
+                           "+launcher=local", *TINY, "epochs=2", "lr=0.001,0.01", "hydra.sweep.dir=sweep"],
+                          cwd=tmp_path, env=_without_checkout(tmp_path), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert {m["status"] for m in sweep_metrics(tmp_path / "sweep").values()} == {"completed", "stopped"}
     assert json.loads((tmp_path / "sweep" / "halving.json").read_text())["rungs"][-1]["epochs"] == 2

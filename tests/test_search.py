@@ -87,7 +87,8 @@ def test_a_search_stops_hopeless_trials_tells_optuna_every_epoch_and_continues_s
     assert [r["status"] for r in rows[: len(completed)]] == ["completed"] * len(completed)
     assert re.search(r"Brackets \(Hyperband, eta 2, by best val_acc; trials x epochs\): 1: 2 x 1 -> 1 x 4; .*"
                      r"workers idle \d+% of the time", proc.stdout)
-    lr = next(line for line in proc.stdout.splitlines() if line.startswith("Best: lr=")).split(",")[0][len("Best: lr="):]
+    best = next(line for line in proc.stdout.splitlines() if line.startswith("Best: lr="))
+    lr = best.split(",")[0].removeprefix("Best: lr=")
     assert lr == f"{float(lr):.4g}" and len(lr) <= 10, lr  # 4 significant digits, not 15
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert results["best_value"] == max(metrics[job]["best_val_acc"] for job in completed)
