@@ -1,4 +1,5 @@
-"""Shared helpers: compose configs the way the app does, and run the real CLI."""
+"""Shared helpers (the one module tests import from; no test module imports another): compose
+configs the way the app does, run the real CLI, and write sweep folders by hand."""
 import contextlib
 import csv
 import functools
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import pytest
 import yaml
@@ -17,7 +18,7 @@ from hydra import initialize_config_dir
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mnist_hydra.config import CONFIG_DIR, register_configs
 from mnist_hydra.config import compose_config  # noqa: F401 - the tests' way to build configs
@@ -117,6 +118,24 @@ def run_cli(args: list[str], cwd: Path, module: str = "mnist_hydra.run", **kwarg
     )
 
 
+def start(args: list[str], cwd: Path, **kwargs) -> subprocess.Popen:
+    """The app in the background, as a user starts it; SIGINT at its default (a shell's
+    background job, a CI runner's, say, starts with it ignored)."""
+    return subprocess.Popen([sys.executable, "-m", "mnist_hydra.run", *args], cwd=cwd, env=cli_env(cwd),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
+
+
+def wait_for(predicate: Callable[[], bool], what: str, proc: Optional[subprocess.Popen] = None,
+             timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the process ended before {what}: {proc.communicate()[1][-3000:]}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
 def event_files(run_dir: Path) -> list[Path]:
     """The run's TensorBoard event files: in a sub-folder named by its overrides."""
     return sorted(run_dir.rglob("events.out.tfevents.*"))
@@ -184,3 +203,31 @@ def sweep_killing_job_1(args: list[str], cwd: Path, kill: Callable[[Path], None]
             proc.kill()
             proc.communicate()
     return proc.returncode, out
+
+
+# -- hand-written sweep folders, as the app and Hydra write them -----------------------------------
+
+def write_job(sweep: Path, job: int, overrides: list[str], metrics: Optional[dict[str, Any]],
+              val_accs: tuple[float, ...] = ()) -> None:
+    """One Hydra job folder as the app writes it; metrics=None leaves metrics.json out."""
+    job_dir = sweep / str(job)
+    (job_dir / ".hydra").mkdir(parents=True)
+    (job_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if metrics is not None:
+        full = {"status": "completed", "error": None, "best_val_acc": None, "best_epoch": None,
+                "test_acc": None, "final_train_loss": None, "params": 206922,
+                "train_time_s": 1.5, "convergence_epoch": 1, "epochs_run": 2, "seed": 42,
+                "device": "cpu", "overrides": overrides, "config_hash": "ab12"}
+        (job_dir / "metrics.json").write_text(json.dumps({**full, **metrics}))
+    rows = [f"{i + 1},0.5,90.0,0.4,{acc},0.1\n" for i, acc in enumerate(val_accs)]
+    (job_dir / "metrics.csv").write_text("epoch,train_loss,train_acc,val_loss,val_acc,seconds\n"
+                                         + "".join(rows))
+
+
+def write_multirun_yaml(sweep: Path, task: list[str], hydra: Sequence[str] = (),
+                        params: Optional[dict[str, str]] = None) -> None:
+    """The part of Hydra's multirun.yaml the summary reads."""
+    config = {"hydra": {"overrides": {"hydra": ["hydra.mode=MULTIRUN", *hydra], "task": task},
+                        "sweeper": {"params": params}, "job": {"name": "mnist_hydra"}}}
+    sweep.mkdir(parents=True, exist_ok=True)
+    (sweep / "multirun.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config)))

@@ -12,7 +12,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Optional
 
 import pytest
 import torch
@@ -20,26 +19,10 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.tensorboard import SummaryWriter
 
-from conftest import EPOCH_TAGS, TINY, cli_env, csv_rows, event_files, run_cli, summary_rows, tensorboard_run
+from conftest import (
+    EPOCH_TAGS, TINY, cli_env, csv_rows, event_files, run_cli, start, summary_rows, tensorboard_run, wait_for,
+)
 from mnist_hydra.outputs import load_checkpoint, save_checkpoint
-
-
-def start(args: list[str], cwd: Path, **kwargs) -> subprocess.Popen:
-    """The app in the background, as a user starts it; SIGINT at its default (a shell's
-    background job, a CI runner's, say, starts with it ignored)."""
-    return subprocess.Popen([sys.executable, "-m", "mnist_hydra.run", *args], cwd=cwd, env=cli_env(cwd),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
-
-
-def wait_for(predicate: Callable[[], bool], what: str, proc: Optional[subprocess.Popen] = None,
-             timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the process ended before {what}: {proc.communicate()[1][-3000:]}")
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def epochs_logged(run_dir: Path) -> int:

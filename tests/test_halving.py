@@ -12,10 +12,9 @@ import pytest
 import torch
 
 from conftest import (
-    TINY, cli_env, csv_rows, epoch_scalars, kill_local_job, run_cli, summary_rows, sweep_metrics,
+    TINY, cli_env, csv_rows, epoch_scalars, kill_local_job, run_cli, start, summary_rows, sweep_metrics, wait_for,
 )
 from mnist_hydra.halving import planned_rungs, promote, rung_epochs, rung_score
-from test_faults import start, wait_for
 
 # 4 configurations, eta 2, 3 epochs: rungs of 4 x 1 epoch, 2 x 2, 1 x 3.
 STUDY = ["hydra/sweeper=halving", "hydra.sweeper.eta=2", "lr=0.0001,0.001,0.01,0.1", *TINY, "epochs=3",

@@ -11,9 +11,8 @@ import sys
 import pytest
 import yaml
 
-from conftest import TINY, cli_env, csv_rows, run_cli, summary_rows, sweep_metrics
+from conftest import TINY, cli_env, csv_rows, run_cli, start, summary_rows, sweep_metrics, wait_for
 from mnist_hydra.search import JOURNAL, bracket_sizes, plan_brackets, schedule_text
-from test_faults import start, wait_for
 
 optuna = pytest.importorskip("optuna", reason="pip install -e '.[search]'")
 

@@ -4,37 +4,20 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import matplotlib.image
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import summary_rows
+from conftest import summary_rows, write_job, write_multirun_yaml
 from mnist_hydra.sweep import format_table, summarize_sweep
 from mnist_hydra.sweep.__main__ import main
 from mnist_hydra.sweep.callback import SweepSummaryCallback
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CONSTANT = ["+experiment=lr_batch_grid", "epochs=2"]
-
-
-def write_job(sweep: Path, job: int, overrides: list[str], metrics: Optional[dict[str, Any]],
-              val_accs: tuple[float, ...] = ()) -> None:
-    """One Hydra job folder as the app writes it; metrics=None leaves metrics.json out."""
-    job_dir = sweep / str(job)
-    (job_dir / ".hydra").mkdir(parents=True)
-    (job_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
-    if metrics is not None:
-        full = {"status": "completed", "error": None, "best_val_acc": None, "best_epoch": None,
-                "test_acc": None, "final_train_loss": None, "params": 206922,
-                "train_time_s": 1.5, "convergence_epoch": 1, "epochs_run": 2, "seed": 42,
-                "device": "cpu", "overrides": overrides, "config_hash": "ab12"}
-        (job_dir / "metrics.json").write_text(json.dumps({**full, **metrics}))
-    rows = [f"{i + 1},0.5,90.0,0.4,{acc},0.1\n" for i, acc in enumerate(val_accs)]
-    (job_dir / "metrics.csv").write_text("epoch,train_loss,train_acc,val_loss,val_acc,seconds\n"
-                                         + "".join(rows))
 
 
 @pytest.fixture
@@ -80,15 +63,6 @@ def assert_png(path: Path) -> None:
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     image = matplotlib.image.imread(path)
     assert image.shape[0] > 0 and image.shape[1] > 0
-
-
-def write_multirun_yaml(sweep: Path, task: list[str], hydra: Sequence[str] = (),
-                        params: Optional[dict[str, str]] = None) -> None:
-    """The part of Hydra's multirun.yaml the summary reads."""
-    config = {"hydra": {"overrides": {"hydra": ["hydra.mode=MULTIRUN", *hydra], "task": task},
-                        "sweeper": {"params": params}, "job": {"name": "mnist_hydra"}}}
-    sweep.mkdir(parents=True, exist_ok=True)
-    (sweep / "multirun.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config)))
 
 
 # ---------------------------------------------------------------------------- tables

@@ -9,9 +9,9 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from conftest import write_job, write_multirun_yaml
 from mnist_hydra.sweep.callback import JobProgressCallback, finished_rank, format_duration, progress_line
 from mnist_hydra.sweep.read import job_dirs, sweep_plan
-from test_summarize import write_job, write_multirun_yaml
 
 
 def job_config(sweep: Path, job: int, sweeper: dict | None = None) -> DictConfig:
