@@ -17,7 +17,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 from hydra.core.utils import JobReturn
 
@@ -31,6 +31,7 @@ STATE_JSON = "halving.json"
 # What a rung ranks by: the best value of a metrics.csv column over the epochs trained so far.
 METRICS = {"val_acc": max, "val_loss": min}
 
+T = TypeVar("T")
 Launch = Callable[[Sequence[Sequence[str]], int], Sequence[JobReturn]]  # Launcher.launch
 
 
@@ -107,18 +108,31 @@ def job_overrides(overrides: Sequence[str], job: int, epoch: int) -> list[str]:
     return [*training_overrides(overrides), f"stop_at_epoch={epoch}", "resume=true", f"hydra.sweep.subdir={job}"]
 
 
+def save_state(path: Path, state: Any) -> None:
+    """A study's state file (a dataclass as JSON), replaced atomically."""
+    text = json.dumps(asdict(state), indent=2) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def load_state(path: Path, build: Callable[[dict[str, Any]], T]) -> Optional[T]:
+    """A state file read back through `build`, or None (absent, unreadable or of another shape)."""
+    try:
+        return build(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def study_from(data: dict[str, Any]) -> Study:
+    return Study(**{**data, "rungs": [Rung(**rung) for rung in data["rungs"]]})
+
+
 def write_state(sweep_dir: Path, study: Study) -> None:
-    text = json.dumps(asdict(study), indent=2) + "\n"
-    atomic_write(sweep_dir / STATE_JSON, lambda tmp: tmp.write_text(text))
+    save_state(sweep_dir / STATE_JSON, study)
 
 
 def read_state(sweep_dir: Path) -> Optional[Study]:
-    """The sweep folder's halving.json, or None (not a halving study, or unreadable)."""
-    try:
-        data: dict[str, Any] = json.loads((sweep_dir / STATE_JSON).read_text())
-        return Study(**{**data, "rungs": [Rung(**rung) for rung in data["rungs"]]})
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
+    """The sweep folder's halving.json, or None (absent or unreadable)."""
+    return load_state(sweep_dir / STATE_JSON, study_from)
 
 
 @dataclass

@@ -25,11 +25,10 @@ Torch-free, as halving.py: the progress callback reads the state in every job pr
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
@@ -38,8 +37,8 @@ from hydra.core.utils import JobReturn
 from mnist_hydra import rundir
 from mnist_hydra.files import atomic_write
 from mnist_hydra.halving import (
-    METRICS, Launch, Position, Rung, Study, close_rung, job_overrides, next_epochs, open_rung, planned_rungs,
-    rung_epochs, rung_score,
+    METRICS, Launch, Position, Rung, Study, close_rung, job_overrides, load_state, next_epochs, open_rung,
+    planned_rungs, rung_epochs, rung_score, save_state, study_from,
 )
 
 log = logging.getLogger(__name__)
@@ -116,18 +115,13 @@ def schedule_text(brackets: list[Study]) -> str:
 
 
 def write_state(sweep_dir: Path, search: Search) -> None:
-    text = json.dumps(asdict(search), indent=2) + "\n"
-    atomic_write(sweep_dir / STATE_JSON, lambda tmp: tmp.write_text(text))
+    save_state(sweep_dir / STATE_JSON, search)
 
 
 def read_state(sweep_dir: Path) -> Optional[Search]:
     """The sweep folder's search.json, or None (absent or unreadable)."""
-    try:
-        data: dict[str, Any] = json.loads((sweep_dir / STATE_JSON).read_text())
-        brackets = [Study(**{**b, "rungs": [Rung(**r) for r in b["rungs"]]}) for b in data["brackets"]]
-        return Search(**{**data, "brackets": brackets, "waves": [Wave(**w) for w in data["waves"]]})
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
+    return load_state(sweep_dir / STATE_JSON, lambda data: Search(**{
+        **data, "brackets": [study_from(b) for b in data["brackets"]], "waves": [Wave(**w) for w in data["waves"]]}))
 
 
 def position(sweep_dir: Path) -> Optional[Position]:
