@@ -13,7 +13,7 @@ from pathlib import Path
 from benchmarks.common import machine, table
 from benchmarks.sweep import halving_outcome, launch, winner
 from mnist_hydra.sweep.read import Run, read_runs
-from mnist_hydra.sweep.tables import is_best_candidate
+from mnist_hydra.sweep.analysis import is_best_candidate
 
 ARMS = {"full grid": [], "halving": ["hydra/sweeper=halving"]}
 

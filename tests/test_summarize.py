@@ -396,7 +396,7 @@ def wide_sweep(tmp_path: Path) -> Path:
 
 def test_plots_stay_readable_at_20_runs_and_4_parameters(wide_sweep: Path) -> None:
     from mnist_hydra.sweep.plots import plot_bars, plot_heatmap
-    from mnist_hydra.sweep.tables import build_pivot, build_summary
+    from mnist_hydra.sweep.analysis import build_pivot, build_summary
 
     summary = build_summary(wide_sweep)
     assert len(summary.swept) == 4
@@ -462,7 +462,7 @@ def sweep_60(tmp_path: Path) -> Path:
 
 def test_curves_of_60_runs_name_the_best_ten_and_draw_the_rest_quietly(sweep_60: Path) -> None:
     from mnist_hydra.sweep.plots import plot_curves
-    from mnist_hydra.sweep.tables import build_summary
+    from mnist_hydra.sweep.analysis import build_summary
 
     summary = build_summary(sweep_60)
     figure = plot_curves(summary, sweep_60 / "curves.png")

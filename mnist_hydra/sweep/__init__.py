@@ -4,8 +4,9 @@
     build_summary(sweep_dir) -> Summary     read and analyse only
     format_table(summary) -> str            the terminal text
 
-Modules: read (job folders, multirun.yaml), tables (analysis and text/markdown/csv/json),
-winner (the winner's test accuracy), plots (matplotlib), callback (Hydra callbacks),
+Modules: read (job folders, multirun.yaml), analysis (ranking, pivot, repeated configurations:
+the Summary, no formatting), render (terminal text, markdown, csv, json), winner (the winner's
+test accuracy), plots (matplotlib), callback (Hydra callbacks),
 __main__ (the `mnist-summarize` CLI). Importing this package loads neither matplotlib nor
 torch: Hydra imports the callbacks in every job process.
 """
@@ -16,9 +17,9 @@ from pathlib import Path
 
 from mnist_hydra.files import read_only_reason
 from mnist_hydra.sweep.read import Run, SweepError
-from mnist_hydra.sweep.tables import (
-    Summary, build_summary, format_table, render_markdown, write_groups_csv, write_pivot_csv,
-    write_summary_csv, write_summary_json,
+from mnist_hydra.sweep.analysis import Summary, build_summary
+from mnist_hydra.sweep.render import (
+    format_table, render_markdown, write_groups_csv, write_pivot_csv, write_summary_csv, write_summary_json,
 )
 from mnist_hydra.sweep.winner import SUMMARY_JSON, winner_test
 

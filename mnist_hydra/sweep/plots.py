@@ -15,7 +15,8 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from mnist_hydra import rundir
 from mnist_hydra.sweep.read import Run, read_val_curve
-from mnist_hydra.sweep.tables import STOPPED_NOTE, Pivot, Summary, fmt_pct, pivot_cell, run_label, value_of
+from mnist_hydra.sweep.analysis import Pivot, Summary
+from mnist_hydra.sweep.render import STOPPED_NOTE, fmt_pct, pivot_cell, run_label, value_of
 
 ACCURACY = "best validation accuracy"
 NO_RUN_COLOUR = "lightgrey"
@@ -35,7 +36,7 @@ def _stopped_mark(xy: tuple[float, float] = (0.0, 0.0), label: str | None = None
 
 
 def plot_heatmap(pivot: Pivot, path: Path) -> Figure:
-    """best_val_acc per cell (tables.Pivot) on one colour scale over every cell with a score, so
+    """best_val_acc per cell (analysis.Pivot) on one colour scale over every cell with a score, so
     that a study's worst cell looks it also when the sweeper stopped it early; cells stopped early
     are hatched and name the epochs they trained; grey cells have no score (their status is written in)."""
     scores = {**{key: acc for key, (_, acc) in pivot.stopped.items()}, **pivot.values}
