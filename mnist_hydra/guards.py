@@ -40,17 +40,28 @@ def run_app(task: Callable[[], Any], prog: str = PROG) -> None:
     A mistake (an unknown key, group option or a wrong type) is raised by Hydra while it
     composes, before any callback runs, and Hydra would print several lines and its advice
     (`use +epoch=3`). With HYDRA_FULL_ERROR set Hydra re-raises instead, so the mistake
-    becomes one line here; a developer who sets it gets the traceback as before.
+    becomes one line here; a developer who sets it gets the traceback as before. So does a
+    fault of the outside world that ends the invocation (a single run's full disk, a sweep
+    folder that fills up between jobs), with the command that goes on.
     """
     developer = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         task()
     except Exception as err:
-        line = None if developer else explain(err)
+        line = None if developer else explain(err) or outside_fault(err)
         if line is None:  # a bug: its traceback
             raise
         refuse(line, prog)
+
+
+def outside_fault(err: Exception) -> str | None:
+    """What an OSError that ended this run or sweep left, and the command that goes on."""
+    folder = invocation_folder()
+    if not isinstance(err, OSError) or folder is None:
+        return None
+    return (f"{type(err).__name__}: {err}; what finished keeps its results in {folder[0]}. "
+            f"Fix the cause, then resume (finished runs are skipped): {resume_command(*folder)}")
 
 
 def finished_jobs(sweep_dir: Path) -> list[Path]:
@@ -159,14 +170,20 @@ def resume_command(folder: Path, key: str = "hydra.sweep.dir") -> str:
     return shlex.join([PROG, *args, "resume=true", f"{key}={folder}"])
 
 
+def invocation_folder() -> tuple[Path, str] | None:
+    """This process's sweep or run folder and the key that names it, once its guard has run."""
+    if "sweep" in _sweep:
+        return _sweep["sweep"], "hydra.sweep.dir"
+    if "run" in _sweep:
+        return _sweep["run"], "hydra.run.dir"
+    return None
+
+
 def interrupted_message() -> str:
     """What Ctrl-C leaves and how to go on: the folder and the command that resumes it."""
-    if "sweep" in _sweep:
-        folder, key = _sweep["sweep"], "hydra.sweep.dir"
-    elif "run" in _sweep:
-        folder, key = _sweep["run"], "hydra.run.dir"
-    else:
+    folder = invocation_folder()
+    if folder is None:
         return f"{PROG}: interrupted"
-    return (f"{PROG}: interrupted. Finished jobs keep their results in {folder}.\n"
+    return (f"{PROG}: interrupted. Finished jobs keep their results in {folder[0]}.\n"
             f"To resume (finished runs are skipped, unfinished ones continue from last.pt):\n"
-            f"  {resume_command(folder, key)}")
+            f"  {resume_command(*folder)}")

@@ -94,6 +94,26 @@ def test_a_full_disk_fails_the_jobs_it_stops_keeps_the_finished_run_and_resumes_
 
 
 @pytest.mark.slow
+def test_a_full_disk_ends_a_single_run_in_one_line_with_the_command_that_goes_on(tmp_path, mounts):
+    run_dir = tmpfs(tmp_path / "run", "6M", mounts)  # best.pt fits, last.pt (with Adam's state) does not
+
+    result = run_cli([*TINY, "epochs=2", "threads=1", f"hydra.run.dir={run_dir}"], tmp_path)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in output, output[-3000:]
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith(ERROR)]
+    assert "No space left on device" in line and f"keeps its results in {run_dir}" in line, line
+    argv = shlex.split(line.partition(RESUME)[2])
+    assert "resume=true" in argv and f"hydra.run.dir={run_dir}" in argv, line
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "failed"
+
+    remount(run_dir, "size=64M")
+    resumed = resume(argv, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], ["+launcher=local"]],
                          ids=["basic", "joblib", "submitit_local"])
 def test_a_file_where_a_job_folder_goes_fails_that_job_alone(tmp_path, launcher):
