@@ -13,22 +13,34 @@ from omegaconf import DictConfig, OmegaConf
 RUN_CONTROL_KEYS = ("resume", "stop_at_epoch")
 
 
-@functools.lru_cache(maxsize=4096)  # a sweep's summary and progress lines split the same overrides again
+@functools.cache
+def _parser() -> OverridesParser:
+    return OverridesParser.create()
+
+
+@functools.lru_cache(maxsize=1024)  # a sweep has a handful of keys; its values are many
+def _key_element(head: str) -> str:
+    """What Hydra's override parser reads in the text before an override's first `=`: the
+    key element (`~`, `+` or `++`, then `key` or `group@package`); the text itself, stripped,
+    when the parser refuses it (a hand-edited metrics.json)."""
+    try:
+        element = _parser().parse_override(f"{head.strip()}=").get_key_element()
+    except HydraException:
+        return head.strip()
+    return element if element == head.strip() else head.strip()
+
+
 def split_override(override: str) -> tuple[str, str]:
     """`+data.train_size=500` -> `("data.train_size", "500")`, `~seed` -> `("seed", "")`: the one
-    way to split a command-line override. The key is the one Hydra's override parser reads, without
-    its `+`, `++` or `~` (`group@package` as typed); the value is the text after its `=`, as typed
-    (quotes kept): Hydra's own value is normalised (`1e-3` -> `0.001`), and runs, sweeps and
-    summaries show and compare values as typed. Text the parser refuses (a hand-edited
-    metrics.json) splits at its first `=`."""
-    text = override.strip()
-    try:
-        element = OverridesParser.create().parse_override(text).get_key_element()  # `+key@package`
-    except HydraException:
-        element = None
-    if element is None or not text.startswith(element):
-        element = text.partition("=")[0].strip()
-    return element.lstrip("+~"), text[len(element):].strip().removeprefix("=").strip()
+    way to split a command-line override into its key, without `+`, `++` or `~` (`group@package`
+    as typed), and its value, as typed (quotes kept).
+
+    Hydra's grammar never puts `=` in a key, so the key ends at the first `=`, and Hydra's parser
+    reads it; the value is the text after it, not Hydra's parsed value, which is normalised
+    (`1e-3` -> `0.001`) and costs a parse per value: runs, sweeps and summaries show and compare
+    values as typed."""
+    head, _, value = override.strip().partition("=")
+    return _key_element(head).lstrip("+~"), value.strip()
 
 
 def override_key(override: str) -> str:

@@ -15,7 +15,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_hydra import rundir
-from mnist_hydra.config import override_key, training_overrides
+from mnist_hydra.config import override_key, split_override, training_overrides
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ def typed_overrides(items: list[Any]) -> dict[str, str]:
 
 def parse_overrides(items: list[Any]) -> dict[str, str]:
     """`["+experiment=x", "lr=0.1", "resume=true"]` -> `{"experiment": "x", "lr": "0.1"}`: names
-    without their `+`, as summary.csv's columns and summary.json name them."""
-    return {name: item.partition("=")[2].strip() for name, item in typed_overrides(items).items()}
+    without their `+`, as summary.csv's columns and summary.json name them; values as typed."""
+    return {name: split_override(item)[1] for name, item in typed_overrides(items).items()}
 
 
 def human_value(value: str) -> str:
@@ -75,7 +75,9 @@ def human_value(value: str) -> str:
 
 
 def human_override(override: str) -> str:
-    """`lr=0.009000000000000001` -> `lr=0.009`: the value as human_value shows it."""
+    """`lr=0.009000000000000001` -> `lr=0.009`: the value as human_value shows it. Split as text,
+    not by split_override: the override is shown as typed (`+`, `~` and all), only its value
+    changes."""
     key, equals, value = override.partition("=")
     return key + equals + human_value(value)
 
@@ -252,7 +254,7 @@ def job_plan(hydra: DictConfig) -> SweepPlan:
 def swept_only(overrides: list[str], plan: SweepPlan) -> list[str]:
     """What tells a job apart from the others of its sweep: its overrides of the swept keys
     (all of them when the plan names none)."""
-    return [o for o in overrides if o.split("=", 1)[0].lstrip("+") in plan.swept] or overrides
+    return [o for o in overrides if override_key(o) in plan.swept] or overrides
 
 
 def read_val_curve(job_dir: Path) -> tuple[list[float], list[float]]:
