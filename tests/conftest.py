@@ -4,6 +4,7 @@ import contextlib
 import csv
 import functools
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -134,6 +135,65 @@ def wait_for(predicate: Callable[[], bool], what: str, proc: Optional[subprocess
             raise AssertionError(f"the process ended before {what}: {proc.communicate()[1][-3000:]}")
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+def _command(module: str) -> Callable[[], object]:
+    """What `python -m module` runs, less the exit hook (process.exit_quickly) of a process's end."""
+    if module == "mnist_hydra.run":
+        from mnist_hydra import app, guards
+
+        return lambda: guards.run_app(app.task)  # app.main
+    if module == "mnist_hydra.eval":
+        from mnist_hydra import evaluate, guards
+
+        return lambda: guards.run_app(evaluate.task, evaluate.PROG)  # evaluate.main
+    if module == "mnist_hydra.legacy":
+        from mnist_hydra.legacy.cli import main as legacy_main
+
+        return lambda: sys.exit(legacy_main())  # mnist_hydra/legacy/__main__.py
+    if module == "mnist_hydra.summarize":
+        from mnist_hydra.sweep.__main__ import main as summarize_main
+
+        return lambda: sys.exit(summarize_main())  # mnist_hydra/summarize.py
+    raise ValueError(f"no in-process command for {module}")
+
+
+@pytest.fixture
+def cli_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+                   ) -> Callable[..., subprocess.CompletedProcess]:
+    """`python -m module args` from `cwd`, run in this process: the command's own function with
+    sys.argv, the working folder and HYDRA_FULL_ERROR as the real process has them, its exit status
+    from SystemExit and its output captured. For the checks before anything runs (a refusal, --help):
+    no interpreter start, no import of torch and Hydra each time. Any other exception propagates,
+    as the real process's traceback would. Hydra's global state and the logging set-up are restored."""
+    from mnist_hydra import folders, guards
+
+    def run(args: list[str], cwd: Path, module: str = "mnist_hydra.run") -> subprocess.CompletedProcess:
+        command = _command(module)
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", [str(REPO / Path(*module.split(".")).with_suffix(".py")), *args])
+        monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # as unset (guards.run_app sets it to 1); restored after
+        monkeypatch.setattr(guards, "_sweep", {})
+        for claims in ("_claimed", "_discarded", "_created_parents"):  # folders.py's, of this "process"
+            monkeypatch.setattr(folders, claims, type(getattr(folders, claims))())
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        capsys.readouterr()
+        status = 0
+        try:
+            command()
+        except SystemExit as exit:  # as the interpreter ends on it: None is 0, a message is printed and 1
+            if isinstance(exit.code, str):
+                print(exit.code, file=sys.stderr)
+            status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        finally:
+            folders._remove_unused()  # the exit hook: a refused sweep's folder is removed as the process ends
+            GlobalHydra.instance().clear()
+            root.handlers[:], root.level = handlers, level
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess([module, *args], status, out, err)
+
+    return run
 
 
 def event_files(run_dir: Path) -> list[Path]:
