@@ -10,12 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from conftest import (
     TINY, cli_env, csv_rows, epoch_scalars, kill_local_job, run_cli, start, summary_rows, sweep_metrics, wait_for,
+    write_job,
 )
 from mnist_hydra.halving import planned_rungs, promote, rung_epochs, rung_score
 
+HALVING_TARGET = "hydra_plugins.mnist_hydra_sweeper.halving_sweeper.HalvingSweeper"
+GRID_TARGET = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 # 4 configurations, eta 2, 3 epochs: rungs of 4 x 1 epoch, 2 x 2, 1 x 3.
 STUDY = ["hydra/sweeper=halving", "hydra.sweeper.eta=2", "lr=0.0001,0.001,0.01,0.1", *TINY, "epochs=3",
          "batch_size=32"]
@@ -212,7 +216,7 @@ def test_the_jobs_of_a_rung_share_the_cores(tmp_path, monkeypatch):
 
     monkeypatch.setattr(launchers, "usable_cores", lambda: 16)
     hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN, "launcher": {"n_jobs": -1}, "job": {"num": 23},
-                                  "sweeper": {"eta": 3}, "sweep": {"dir": str(tmp_path)}})
+                                  "sweeper": {"_target_": HALVING_TARGET, "eta": 3}, "sweep": {"dir": str(tmp_path)}})
     study = Study(3, 1, "val_acc", 20, 20, [Rung(1, list(range(20)), list(range(7))), Rung(3, list(range(7)))])
     write_state(tmp_path, study)
     assert app.parallel_jobs(hydra_cfg, launchers.joblib_workers(hydra_cfg)) == 7
@@ -220,6 +224,26 @@ def test_the_jobs_of_a_rung_share_the_cores(tmp_path, monkeypatch):
     study.rungs.append(Rung(20, [0]))
     write_state(tmp_path, study)
     assert app.parallel_jobs(hydra_cfg, launchers.joblib_workers(hydra_cfg)) == 1
+    # A grid sweep resumed in that folder: the stale halving.json is not its state.
+    grid_cfg = OmegaConf.merge(hydra_cfg, {"sweeper": {"_target_": GRID_TARGET, "max_batch_size": None,
+                                                       "params": {"lr": "0.1,0.2,0.3,0.4"}}})
+    grid_cfg.job.num = 0
+    assert app.parallel_jobs(grid_cfg, launchers.joblib_workers(grid_cfg)) == 4
+
+
+def test_a_grid_sweep_in_a_folder_an_earlier_halving_study_used_is_read_as_a_grid(tmp_path):
+    """Which sweeper made a folder comes from its multirun.yaml, not from a halving.json left there."""
+    from mnist_hydra.halving import Rung, Study, write_state
+    from mnist_hydra.sweep import build_summary, format_table
+
+    for job in range(2):
+        write_job(tmp_path, job, [f"lr={0.1 * (job + 1)}"], {"best_val_acc": 90.0 + job})
+    write_state(tmp_path, Study(3, 1, "val_acc", 3, 5, [Rung(1, list(range(5)), [0, 1]), Rung(3, [0, 1])]))
+    for target, halving in [(GRID_TARGET, False), (HALVING_TARGET, True)]:
+        (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(
+            {"hydra": {"sweeper": {"_target_": target}, "overrides": {"task": ["lr=0.1,0.2"]}}}))
+        summary = build_summary(tmp_path)
+        assert (summary.halving is not None) == halving and ("Rungs" in format_table(summary)) == halving
 
 
 @pytest.mark.parametrize("args, message", [
