@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 import torch
@@ -309,9 +310,10 @@ def test_diverged_runs_write_strict_json_with_the_epochs_before_the_divergence(t
 
 
 # -- 7, 8, 9. bad input: one message, exit 1, no folder ------------------------------------------
+# One case of each kind through a real process (run_cli); the others in this one (cli_in_process).
 
-def _refused(tmp_path: Path, args: list[str], *expected: str) -> str:
-    proc = run_cli(args, cwd=tmp_path, timeout=120)
+def _refused(run: Callable[..., Any], tmp_path: Path, args: list[str], *expected: str) -> str:
+    proc = run(args, cwd=tmp_path, **({"timeout": 120} if run is run_cli else {}))
     assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr
     for text in expected:
@@ -321,45 +323,65 @@ def _refused(tmp_path: Path, args: list[str], *expected: str) -> str:
     return proc.stderr
 
 
-@pytest.mark.parametrize("override, key", [
+UNKNOWN_KEYS = [
     ("+foo=1", "foo"),
     ("+data.trian_size=500", "trian_size"),
     ("+model.dropout=0.5", "dropout"),  # simple_cnn has no dropout
     ("data.trian_size=500", "trian_size"),  # without +: Hydra's own error
-])
-def test_an_unknown_key_is_refused_at_start(tmp_path, override, key):
-    stderr = _refused(tmp_path, [*TINY, override], key)
+]
+
+
+def _an_unknown_key_is_refused_at_start(run: Callable[..., Any], tmp_path: Path, override: str, key: str) -> None:
+    stderr = _refused(run, tmp_path, [*TINY, override], key)
     if override.startswith("+"):  # the app's check: one line (Hydra's own error has its format)
         assert len(stderr.strip().splitlines()) == 1, stderr
 
 
-@pytest.mark.parametrize("override, key", [
+def test_an_unknown_key_is_refused_at_start_in_a_real_process(tmp_path):
+    _an_unknown_key_is_refused_at_start(run_cli, tmp_path, *UNKNOWN_KEYS[0])
+
+
+@pytest.mark.parametrize("override, key", UNKNOWN_KEYS[1:])
+def test_an_unknown_key_is_refused_at_start(tmp_path, cli_in_process, override, key):
+    _an_unknown_key_is_refused_at_start(cli_in_process, tmp_path, override, key)
+
+
+@pytest.mark.parametrize("override, key", [  # through a real process: tests/test_run.py (lr=-1)
     ("lr=0", "lr=0"), ("epochs=0", "epochs=0"), ("model.dropout=1.5", "model.dropout=1.5"),
 ])
-def test_an_out_of_range_value_gives_one_message_and_no_folder(tmp_path, override, key):
+def test_an_out_of_range_value_gives_one_message_and_no_folder(tmp_path, cli_in_process, override, key):
     extra = ["model=baseline"] if override.startswith("model.") else []
-    stderr = _refused(tmp_path, [*TINY, *extra, override], key)
+    stderr = _refused(cli_in_process, tmp_path, [*TINY, *extra, override], key)
     assert stderr.count(key) == 1, stderr  # said once, not twice
     assert len(stderr.strip().splitlines()) == 1, stderr
 
 
-@pytest.mark.parametrize("key, folder", [
-    ("hydra.run.dir", "blocked/run"),  # as outputs/<date>/<time> with <date> a file
-    ("hydra.sweep.dir", "blocked/day/sweep"),  # a file further up
-])
-def test_a_file_where_the_date_folder_goes_ends_the_run_at_once(tmp_path, key, folder):
+def _a_file_where_the_date_folder_goes_ends_the_run_at_once(run: Callable[..., Any], tmp_path: Path, key: str,
+                                                             folder: str) -> None:
     """The folder resolver tried <time>-1, -2, ... forever when a parent was a file."""
     (tmp_path / "blocked").write_text("not a folder")
     sweep = ["--multirun", "lr=0.001,0.01"] if key == "hydra.sweep.dir" else []
-    proc = run_cli([*sweep, *TINY, f"{key}=${{mnist_hydra.unique_dir:{folder}}}"], cwd=tmp_path, timeout=60)
+    proc = run([*sweep, *TINY, f"{key}=${{mnist_hydra.unique_dir:{folder}}}"], cwd=tmp_path,
+               **({"timeout": 60} if run is run_cli else {}))
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert proc.stderr.strip() == (f"mnist-hydra: error: blocked is a file, not a folder, so {folder} cannot be "
                                    "created; move the file away or choose another hydra.run.dir / hydra.sweep.dir")
     assert (tmp_path / "blocked").read_text() == "not a folder"
 
 
-def test_a_sweep_refused_for_a_type_error_leaves_no_folder(tmp_path):
-    proc = run_cli(["--multirun", *TINY, "batch_size=16,1.5"], cwd=tmp_path, timeout=120)
+def test_a_file_where_the_date_folder_goes_ends_the_run_at_once_in_a_real_process(tmp_path):
+    # as outputs/<date>/<time> with <date> a file
+    _a_file_where_the_date_folder_goes_ends_the_run_at_once(run_cli, tmp_path, "hydra.run.dir", "blocked/run")
+
+
+def test_a_file_where_the_date_folder_goes_ends_the_sweep_at_once(tmp_path, cli_in_process):
+    _a_file_where_the_date_folder_goes_ends_the_run_at_once(cli_in_process, tmp_path, "hydra.sweep.dir",
+                                                            "blocked/day/sweep")  # a file further up
+
+
+def test_a_sweep_refused_for_a_type_error_leaves_no_folder(tmp_path, cli_in_process):
+    # through a real process: test_mistakes.py's sweep refused before any job
+    proc = cli_in_process(["--multirun", *TINY, "batch_size=16,1.5"], cwd=tmp_path)
     assert proc.returncode != 0
     assert "batch_size" in proc.stderr
     assert folders(tmp_path) == [], f"left behind: {folders(tmp_path)}"
