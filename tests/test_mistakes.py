@@ -197,12 +197,14 @@ OTHER_COMMANDS = [
 ]
 
 
-@pytest.mark.parametrize("module, args, status, fix", [OTHER_COMMANDS[i] for i in (0, 2, 4)])
-def test_the_other_commands_refuse_in_one_line_in_a_real_process(tmp_path, module, args, status, fix):
+def test_the_other_commands_refuse_in_one_line_in_a_real_process(tmp_path):
+    """mnist-eval's; mnist-legacy's and mnist-summarize's through a real process: tests/test_legacy.py
+    (test_zero_lr_exits_2_with_the_apps_message), tests/test_summarize.py (test_cli_module_runs)."""
+    module, args, status, fix = OTHER_COMMANDS[2]
     refused(run_cli, tmp_path, args, fix, module=module, status=status)
 
 
-@pytest.mark.parametrize("module, args, status, fix", [OTHER_COMMANDS[i] for i in (1, 3)])
+@pytest.mark.parametrize("module, args, status, fix", [OTHER_COMMANDS[i] for i in (0, 1, 3, 4)])
 def test_the_other_commands_refuse_in_one_line(tmp_path, cli_in_process, module, args, status, fix):
     refused(cli_in_process, tmp_path, args, fix, module=module, status=status)
 
