@@ -3,6 +3,7 @@ configs the way the app does, run the real CLI, and write sweep folders by hand.
 import contextlib
 import csv
 import functools
+import importlib.util
 import json
 import logging
 import os
@@ -171,7 +172,10 @@ def cli_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
     def run(args: list[str], cwd: Path, module: str = "mnist_hydra.run") -> subprocess.CompletedProcess:
         command = _command(module)
         monkeypatch.chdir(cwd)
-        monkeypatch.setattr(sys, "argv", [str(REPO / Path(*module.split(".")).with_suffix(".py")), *args])
+        spec = importlib.util.find_spec(module)
+        assert spec is not None and spec.origin is not None, module
+        main_file = Path(spec.origin).with_name("__main__.py") if spec.submodule_search_locations else spec.origin
+        monkeypatch.setattr(sys, "argv", [str(main_file), *args])  # as `python -m module` sets it
         monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # as unset (guards.run_app sets it to 1); restored after
         monkeypatch.setattr(guards, "_sweep", {})
         for claims in ("_claimed", "_discarded", "_created_parents"):  # folders.py's, of this "process"
@@ -182,10 +186,10 @@ def cli_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
         status = 0
         try:
             command()
-        except SystemExit as exit:  # as the interpreter ends on it: None is 0, a message is printed and 1
-            if isinstance(exit.code, str):
-                print(exit.code, file=sys.stderr)
-            status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        except SystemExit as end:  # as the interpreter ends on it: None is 0, a message is printed and 1
+            if isinstance(end.code, str):
+                print(end.code, file=sys.stderr)
+            status = end.code if isinstance(end.code, int) else int(end.code is not None)
         finally:
             folders._remove_unused()  # the exit hook: a refused sweep's folder is removed as the process ends
             GlobalHydra.instance().clear()
