@@ -153,11 +153,12 @@ def record_failure(job_cfg: DictConfig, reason: str) -> JobReturn:
 
 
 def outside_cause(err: BaseException) -> OSError | None:
-    """The OSError behind `err`, if any: the outside world's refusal (logging reports a log
-    file it cannot open as a ValueError caused by one)."""
+    """The OSError that `err` is or was raised from, if any: the outside world's refusal
+    (logging reports a log file it cannot open as a ValueError raised from one). Only
+    explicit causes: an error raised while handling an OSError may well be a bug."""
     cause: BaseException | None = err
     while cause is not None and not isinstance(cause, OSError):
-        cause = cause.__cause__ or cause.__context__
+        cause = cause.__cause__
     return cause
 
 
