@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, NoReturn
 
 from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mnist_hydra.config import (
     ConfigError, GridConfigLoader, check_choices, config_hash, explain, validate, validate_grid,
@@ -21,7 +21,7 @@ from mnist_hydra.config import (
 from mnist_hydra.files import read_only_reason
 from mnist_hydra.launchers import workers_starting
 from mnist_hydra.rundir import METRICS_JSON, recorded_result
-from mnist_hydra.sweep.read import basic_sweep_jobs, parse_sweep
+from mnist_hydra.sweep.read import MULTIRUN_YAML, basic_sweep_jobs, parse_sweep
 
 PROG = "mnist-hydra"
 _sweep: dict[str, Path] = {}  # the folder of this process's run or sweep, for interrupted_message
@@ -161,6 +161,32 @@ def check_grid(config: DictConfig, jobs: list[list[str]], loader: GridConfigLoad
     except (ConfigError, DataError) as err:
         refuse(f"sweep refused before any job ran: {err}")
     return configs
+
+
+def check_sweeper_settings(sweeper: str, rules: list[tuple[str, Any, bool, str]]) -> None:
+    """Refuse, in one line, a sweeper's settings that break their rules: (name, value, ok, rule)."""
+    problems = [f"hydra.sweeper.{name}={value} {rule}" for name, value, ok, rule in rules if not ok]
+    if problems:
+        refuse(f"invalid {sweeper} sweeper: " + "; ".join(problems))
+
+
+def study_epochs(config: DictConfig, jobs: list[list[str]], loader: GridConfigLoader, sweeper: str) -> int:
+    """A study's jobs checked as check_grid checks a grid (joblib's workers start meanwhile),
+    and the one `epochs` they share: the last rung's."""
+    with workers_starting(config.hydra):
+        epochs = {cfg.epochs for cfg in check_grid(config, jobs, loader)}
+        if len(epochs) > 1:
+            refuse(f"hydra/sweeper={sweeper} needs one `epochs` for the whole study (the last rung's), got "
+                   f"epochs={','.join(map(str, sorted(epochs)))}; sweep epochs with the basic sweeper")
+    return epochs.pop()
+
+
+def open_sweep_folder(config: DictConfig) -> Path:
+    """The sweep folder, made, with the sweep's config in multirun.yaml (as the basic sweeper writes it)."""
+    sweep_dir = Path(config.hydra.sweep.dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(config, sweep_dir / MULTIRUN_YAML)
+    return sweep_dir
 
 
 def resume_command(folder: Path, key: str = "hydra.sweep.dir") -> str:

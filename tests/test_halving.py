@@ -249,7 +249,7 @@ def test_a_grid_sweep_in_a_folder_an_earlier_halving_study_used_is_read_as_a_gri
 @pytest.mark.parametrize("args, message", [
     (["hydra.sweeper.eta=1"], "invalid halving sweeper: hydra.sweeper.eta=1 must be >= 2"),
     (["hydra.sweeper.metric=acc"], "hydra.sweeper.metric=acc must be one of val_acc, val_loss"),
-    (["epochs=2,3"], "needs one `epochs` for the whole grid (the last rung's), got epochs=2,3"),
+    (["epochs=2,3"], "needs one `epochs` for the whole study (the last rung's), got epochs=2,3"),
     (["stop_at_epoch=1"], "hydra/sweeper=halving sets stop_at_epoch per rung; leave it out"),
     (["lr=0.001,0"], "sweep refused before any job ran: job 1 of the sweep"),  # a bad value anywhere in the grid
     (["data=mnist", "data.root=/no/such/dir", "data.download=false"],

@@ -1,17 +1,15 @@
 """`hydra/sweeper=halving`: successive halving over the grid the basic sweeper takes. The
 study itself is mnist_hydra/halving.py; this class parses the grid and hands it the launcher."""
-from pathlib import Path
 from typing import Any, Optional
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from mnist_hydra.config import GridConfigLoader, override_key
-from mnist_hydra.guards import check_grid, refuse
+from mnist_hydra.guards import check_sweeper_settings, open_sweep_folder, refuse, study_epochs
 from mnist_hydra.halving import METRICS, Study, run_study
-from mnist_hydra.launchers import workers_starting
 
 
 class HalvingSweeper(BasicSweeper):
@@ -19,13 +17,11 @@ class HalvingSweeper(BasicSweeper):
 
     def __init__(self, eta: int, min_epochs: int, metric: str, params: Optional[dict[str, str]] = None) -> None:
         super().__init__(max_batch_size=None, params=params)
-        problems = [f"hydra.sweeper.{name}={value} {rule}" for name, value, ok, rule in [
+        check_sweeper_settings("halving", [
             ("eta", eta, eta >= 2, "must be >= 2"),
             ("min_epochs", min_epochs, min_epochs >= 1, "must be >= 1"),
             ("metric", metric, metric in METRICS, f"must be one of {', '.join(METRICS)}"),
-        ] if not ok]
-        if problems:
-            refuse("invalid halving sweeper: " + "; ".join(problems))
+        ])
         self.eta, self.min_epochs, self.metric = eta, min_epochs, metric
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
@@ -43,15 +39,7 @@ class HalvingSweeper(BasicSweeper):
         if any(override_key(o.get_key_element()) == "stop_at_epoch" for o in overrides):
             refuse("hydra/sweeper=halving sets stop_at_epoch per rung; leave it out")
         grid = self.split_arguments(overrides, None)[0]
-        # Every configuration composed and validated, and its data loaded, before anything trains;
-        # meanwhile joblib's workers start.
-        with workers_starting(self.config.hydra):
-            epochs = {cfg.epochs for cfg in check_grid(self.config, grid, loader)}
-            if len(epochs) > 1:
-                refuse(f"hydra/sweeper=halving needs one `epochs` for the whole grid (the last rung's), got "
-                       f"epochs={','.join(map(str, sorted(epochs)))}; sweep epochs with the basic sweeper")
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        study = Study(self.eta, self.min_epochs, self.metric, epochs.pop(), len(grid))
-        return run_study(grid, study, sweep_dir, self.launcher.launch)
+        # Every configuration composed and validated, and its data loaded, before anything trains.
+        epochs = study_epochs(self.config, grid, loader, "halving")
+        study = Study(self.eta, self.min_epochs, self.metric, epochs, len(grid))
+        return run_study(grid, study, open_sweep_folder(self.config), self.launcher.launch)

@@ -9,13 +9,13 @@ from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Overrid
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from mnist_hydra import search
 from mnist_hydra.config import GridConfigLoader, override_key
-from mnist_hydra.guards import check_grid, refuse
+from mnist_hydra.guards import check_sweeper_settings, open_sweep_folder, refuse, study_epochs
 from mnist_hydra.halving import METRICS
-from mnist_hydra.launchers import joblib_workers, workers_starting
+from mnist_hydra.launchers import joblib_workers
 
 
 class SearchSweeper(Sweeper):
@@ -24,7 +24,7 @@ class SearchSweeper(Sweeper):
     def __init__(self, sampler: Any, n_trials: int, n_jobs: int, direction: str, metric: str,
                  pruning: bool, eta: int, min_epochs: int, study_name: str, storage: Optional[str],
                  max_failure_rate: float, params: Optional[dict[str, str]] = None) -> None:
-        problems = [f"hydra.sweeper.{name}={value} {rule}" for name, value, ok, rule in [
+        check_sweeper_settings("search", [
             ("n_trials", n_trials, n_trials >= 1, "must be >= 1"),
             ("n_jobs", n_jobs, n_jobs >= 1, "must be >= 1"),
             ("eta", eta, eta >= 2, "must be >= 2"),
@@ -34,9 +34,7 @@ class SearchSweeper(Sweeper):
              f"must be {search.best_direction(metric) if metric in METRICS else 'the metric'}'s direction for "
              f"metric={metric}"),
             ("max_failure_rate", max_failure_rate, 0.0 <= max_failure_rate <= 1.0, "must be within [0, 1]"),
-        ] if not ok]
-        if problems:
-            refuse("invalid search sweeper: " + "; ".join(problems))
+        ])
         self.sampler, self.params = sampler, params or {}  # Hydra instantiated the sampler
         self.n_trials, self.n_jobs, self.metric, self.pruning = n_trials, n_jobs, metric, pruning
         self.eta, self.min_epochs = eta, min_epochs
@@ -68,16 +66,10 @@ class SearchSweeper(Sweeper):
         if "epochs" in {override_key(key) for key in space}:
             refuse("hydra/sweeper=search needs one `epochs` (the last rung's): leave it out of the space")
         # Every choice and both ends of every range composed and validated, and the data loaded,
-        # before any trial; meanwhile joblib's workers start.
-        with workers_starting(self.config.hydra):
-            epochs = {cfg.epochs for cfg in check_grid(self.config, corner_jobs(space, fixed), loader)}
-        if len(epochs) > 1:
-            refuse(f"hydra/sweeper=search needs one `epochs` for every trial, got "
-                   f"epochs={','.join(map(str, sorted(epochs)))}")
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        state = self._state(sweep_dir, epochs.pop())
+        # before any trial.
+        epochs = study_epochs(self.config, corner_jobs(space, fixed), loader, "search")
+        sweep_dir = open_sweep_folder(self.config)
+        state = self._state(sweep_dir, epochs)
         study = self._study(sweep_dir)
         sampler = search.Sampler(study, space, fixed, state.metric)
         returns = search.run_search(state, sampler, sweep_dir, self.launcher.launch,
