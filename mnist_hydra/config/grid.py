@@ -2,8 +2,9 @@
 (`validate_grid`), with the config files read and merged once per set of structural
 overrides (`GridConfigLoader`, a subclass of Hydra's ConfigLoaderImpl)."""
 import copy
+import itertools
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.config_loader import ConfigLoader
@@ -41,6 +42,9 @@ def validate_grid(master: DictConfig, jobs: Sequence[Sequence[str]], loader: "Gr
     return configs
 
 
+SHIPPED_COMPOSITIONS = 8
+
+
 class GridConfigLoader(ConfigLoaderImpl):
     """Hydra's config loader for the jobs of a grid: every job gets the config Hydra composes
     for it, but the config files are read and merged once per set of structural overrides.
@@ -58,6 +62,13 @@ class GridConfigLoader(ConfigLoaderImpl):
     def __init__(self, loader: ConfigLoader) -> None:
         super().__init__(config_search_path=loader.get_search_path())
         self.compositions: dict[tuple[str, ...], DictConfig] = {}  # by the jobs' other overrides
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A launcher pickles the loader with every job: the first SHIPPED_COMPOSITIONS go with it
+        # (~17 kB each), so what a job receives does not grow with a sweep's group combinations;
+        # a job whose composition stays behind is composed in full in its process, as Hydra does.
+        return {**self.__dict__, "compositions": dict(itertools.islice(self.compositions.items(),
+                                                                       SHIPPED_COMPOSITIONS))}
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         cfg = self._from_composition(master_config, sweep_overrides)
