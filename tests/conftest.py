@@ -35,8 +35,8 @@ TINY = ["data=mnist_sample", "data.train_size=300", "data.val_size=100", "epochs
 # the SLURM tests first (they mostly wait for the cluster, so another worker's CPU work overlaps
 # them), then the longest files as measured (2026-11-30, pinned workers: 75-210 s each), so
 # that no worker is left with a long file at the end. Other files follow in their usual order.
-LONGEST_FIRST = ("test_slurm.py", "test_faults.py", "test_halving.py", "test_training.py", "test_sweeps.py",
-                 "test_resume.py", "test_legacy.py", "test_plugins.py")
+LONGEST_FIRST = ("test_slurm.py", "test_faults.py", "test_halving.py", "test_search.py", "test_outside_faults.py",
+                 "test_training.py", "test_sweeps.py", "test_resume.py", "test_legacy.py", "test_plugins.py")
 
 
 # Under `make test` each pytest-xdist worker, and every process its tests start, keeps to a core of

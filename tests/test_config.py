@@ -134,6 +134,29 @@ def test_a_grids_jobs_get_what_hydra_composes_with_one_composition_per_set_of_ot
 
 
 
+def test_what_each_job_receives_does_not_grow_with_the_sweeps_group_combinations():
+    """5 models x 2 optimizers x 2 transforms x 2 criteria x 2 lr: 40 compositions in the grid
+    check; the loader pickled with each job carries 8 of them (all 40: 699 kB, measured)."""
+    from mnist_hydra.config.grid import SHIPPED_COMPOSITIONS
+
+    sweep = ["model=simple_cnn,baseline,stabilized,high_vision,modernist", "optimizer=adam,sgd",
+             "transform=standard,augmented", "criterion=cross_entropy,manual", "lr=0.001,0.01"]
+    with multirun(sweep) as (hydra, master):
+        jobs = [job for batch in BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(sweep), None)
+                for job in batch]
+        loader = GridConfigLoader(hydra)
+        for job in jobs:
+            loader.load_sweep_config(master, job)
+        assert len(jobs) == 80 and len(loader.compositions) == 40
+        shipped = pickle.loads(pickle.dumps(loader))
+        assert list(shipped.compositions) == list(loader.compositions)[:SHIPPED_COMPOSITIONS]
+        assert len(pickle.dumps(loader)) < 200_000
+        # A job whose composition stayed behind gets Hydra's own composition all the same.
+        late = jobs[-1]
+        assert OmegaConf.to_container(shipped.load_sweep_config(master, late), resolve=False) == \
+            OmegaConf.to_container(hydra.load_sweep_config(master, late), resolve=False)
+
+
 def test_importing_the_config_again_keeps_its_resolvers(tmp_path):
     """config.py and folders.py register their `${mnist_hydra.*:}` resolvers once, however often
     they are imported (a reload used to fail: resolver already registered)."""
