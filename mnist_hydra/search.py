@@ -77,6 +77,7 @@ class Search:
     pruning: bool
     brackets: list[Study] = field(default_factory=list)
     waves: list[Wave] = field(default_factory=list)
+    reruns: list[list[int]] = field(default_factory=list)  # [job, Optuna trial]: a failed job run again on resume
 
 
 def bracket_sizes(n_trials: int, schedule: list[int], eta: int) -> list[int]:
@@ -151,6 +152,7 @@ class Sampler:
 
     def __init__(self, study: Any, space: dict[str, Any], fixed: list[str], metric: str) -> None:
         self.study, self.space, self.fixed, self.metric = study, space, fixed, metric
+        self.trial_of: dict[int, int] = {}  # job -> its Optuna trial, where that is not the job's own number
 
     def ask(self, sweep_dir: Path) -> int:
         """A new trial; its number is its job folder's name in sweep_dir."""
@@ -158,12 +160,26 @@ class Sampler:
         trial.set_user_attr(SWEEP_DIR_ATTR, str(sweep_dir))
         return int(trial.number)
 
+    def retry(self, job: int, sweep_dir: Path) -> int:
+        """A new Optuna trial with the values of the job's failed one, for the job run again in
+        its own folder (a failed trial cannot be told anything else); returns its number."""
+        self.study.enqueue_trial(self._params(job), skip_if_exists=False)
+        self.trial_of[job] = self.ask(sweep_dir)
+        return self.trial_of[job]
+
+    def failed(self, job: int) -> bool:
+        state = next(t.state for t in self.study.get_trials(deepcopy=False) if t.number == self._number(job))
+        return bool(state.name == "FAIL")
+
+    def _number(self, job: int) -> int:
+        return self.trial_of.get(job, job)
+
     def forget_strays(self, search: Search, sweep_dir: Path) -> list[int]:
         """Tell FAIL to this sweep's trials that were asked but never launched (interrupted
         between the two): the search asks others in their place."""
         import optuna
 
-        known = {number for number, _, _ in trials(search)}
+        known = {self._number(job) for job, _, _ in trials(search)}
         strays = [t.number for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
                   if t.user_attrs.get(SWEEP_DIR_ATTR) == str(sweep_dir) and t.number not in known]
         for number in strays:
@@ -182,8 +198,8 @@ class Sampler:
         """The trial's sampled values for a person: floats to 4 significant digits."""
         return " ".join(f"{key}={short_value(value)}" for key, value in self._params(number).items())
 
-    def _params(self, number: int) -> dict[str, Any]:
-        return dict(next(t.params for t in self.study.get_trials(deepcopy=False) if t.number == number))
+    def _params(self, job: int) -> dict[str, Any]:
+        return dict(next(t.params for t in self.study.get_trials(deepcopy=False) if t.number == self._number(job)))
 
     def settle(self, search: Search, sweep_dir: Path) -> list[str]:
         """Report every running trial's new epochs and tell the finished ones what the rungs
@@ -193,7 +209,7 @@ class Sampler:
         states = {t.number: t for t in self.study.get_trials(deepcopy=False)}
         lines = []
         for number, bracket, rung in trials(search):
-            trial = states.get(number)
+            trial = states.get(self._number(number))
             if trial is None or trial.state.is_finished():
                 continue
             job_dir = sweep_dir / str(number)
@@ -207,7 +223,7 @@ class Sampler:
             if verdict is None:
                 continue
             state, value, reason = verdict
-            self.study.tell(number, value, state=getattr(optuna.trial.TrialState, state), skip_if_finished=True)
+            self.study.tell(trial.number, value, state=getattr(optuna.trial.TrialState, state), skip_if_finished=True)
             lines.append(f"trial {number} {reason}: {self.shown(number)}")
         return lines
 
@@ -317,12 +333,25 @@ def run_search(search: Search, sampler: Sampler, sweep_dir: Path, launch: Launch
     had not ended) from search.json. Returns the launches' results."""
     returns = []
     launched = sum(len(wave.jobs) for wave in search.waves)
+    sampler.trial_of.update((job, number) for job, number in search.reruns)
     for number in sampler.forget_strays(search, sweep_dir):
         log.warning("trial %d was asked but never launched (interrupted): told failed", number)
-    if search.waves and search.waves[-1].seconds is None:  # interrupted: that wave again
-        wave = search.waves[-1]
-        log.info("resuming wave %d: %d job(s)", len(search.waves), len(wave.jobs))
-        returns.append(_run_wave(search, wave, sampler, sweep_dir, launch, launched - len(wave.jobs)))
+    if search.waves:  # a resumed search: the interrupted wave and the failed jobs first
+        again = [[job, rung.epochs] for job, _, rung in trials(search)
+                 if rundir.recorded_result(sweep_dir / str(job)) is None and sampler.failed(job)]
+        for job, _ in again:
+            search.reruns.append([job, sampler.retry(job, sweep_dir)])
+            log.info("trial %d failed: run again from its folder, as Optuna trial %d", job, search.reruns[-1][1])
+        interrupted = search.waves[-1].seconds is None
+        if interrupted or again:
+            wave = search.waves[-1] if interrupted else Wave([], time.time())
+            first = launched - len(wave.jobs)  # the jobs launched before this wave
+            wave.jobs += [job for job in again if job not in wave.jobs]
+            if not interrupted:
+                search.waves.append(wave)
+            log.info("resuming: wave %d, %d job(s)", len(search.waves), len(wave.jobs))
+            returns.append(_run_wave(search, wave, sampler, sweep_dir, launch, first))
+            launched = first + len(wave.jobs)
     while True:
         for line in sampler.settle(search, sweep_dir):
             log.info(line)

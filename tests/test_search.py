@@ -11,7 +11,9 @@ import sys
 import pytest
 import yaml
 
-from conftest import TINY, cli_env, csv_rows, run_cli, start, summary_rows, sweep_metrics, wait_for
+from conftest import (
+    TINY, cli_env, csv_rows, kill_local_job, run_cli, start, summary_rows, sweep_metrics, wait_for,
+)
 from mnist_hydra.search import JOURNAL, bracket_sizes, plan_brackets, schedule_text
 
 optuna = pytest.importorskip("optuna", reason="pip install -e '.[search]'")
@@ -145,6 +147,7 @@ def test_ctrl_c_then_resume_finishes_n_trials_without_retraining(tmp_path):
     assert proc.returncode == 130, out[-3000:] + err[-3000:]
     command = next(line.strip() for line in err.splitlines() if line.strip().startswith("mnist-hydra "))
     interrupted = next(job for job, epoch in state()["waves"][-1]["jobs"] if epoch == 16)
+    trained_before = len(csv_rows(sweep / str(interrupted) / "metrics.csv"))  # last.pt holds this or one less
     done = {job: (sweep / str(job) / "metrics.json").stat().st_mtime_ns for job, m in sweep_metrics(sweep).items()
             if job != interrupted}
 
@@ -158,9 +161,43 @@ def test_ctrl_c_then_resume_finishes_n_trials_without_retraining(tmp_path):
         if job in done and metrics[job]["status"] == "stopped":
             assert (sweep / str(job) / "metrics.json").stat().st_mtime_ns == done[job]
     log = (sweep / str(interrupted) / "mnist_hydra.log").read_text()
-    assert re.search(r"continuing .* after epoch ([3-9]|1\d)", log), log[-2000:]
+    continued = int(re.findall(r"continuing .* after epoch (\d+)", log)[-1])
+    assert trained_before - 1 <= continued <= trained_before and continued >= 2
     epochs = [int(r["epoch"]) for r in csv_rows(sweep / str(interrupted) / "metrics.csv")]
     assert epochs == list(range(1, 17))
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(sweep / JOURNAL)))
     trials = optuna.load_study(study_name="mnist_hydra", storage=storage).trials
     assert len(trials) == 4 and {t.state.name for t in trials} <= {"PRUNED", "COMPLETE"}
+
+
+@pytest.mark.slow
+def test_a_trial_whose_job_was_killed_runs_again_on_resume_from_its_last_epoch(tmp_path):
+    """`+launcher=local`: SIGKILL of one trial's process, as the out-of-memory killer or a lost
+    node ends it. The search records it failed and ends with the resume command; resumed, the
+    job continues from its last.pt in its own folder as a new Optuna trial with its values."""
+    sweep = tmp_path / "sweep"
+    proc = start([*SEARCH, "epochs=30", "hydra.sweeper.n_trials=2", "hydra.sweeper.pruning=false",
+                  "hydra.sweeper.n_jobs=2", "+launcher=local", f"hydra.sweep.dir={sweep}"], tmp_path)
+    wait_for(lambda: (sweep / "1" / "metrics.csv").exists() and len(csv_rows(sweep / "1" / "metrics.csv")) >= 2,
+             "trial 1 training", proc)
+    kill_local_job(sweep / "1")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, out[-3000:] + err[-3000:]
+    assert sweep_metrics(sweep)[1]["status"] == "failed"
+    command = re.search(r"(mnist-hydra --multirun .*resume=true.*)$", err, re.MULTILINE)
+    assert command, err[-3000:]
+    finished = (sweep / "0" / "metrics.json").stat().st_mtime_ns
+
+    resumed = subprocess.run([sys.executable, "-m", "mnist_hydra.run", *shlex.split(command.group(1))[1:]],
+                             cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    metrics = sweep_metrics(sweep)
+    assert [metrics[job]["status"] for job in (0, 1)] == ["completed", "completed"] and sorted(metrics) == [0, 1]
+    assert (sweep / "0" / "metrics.json").stat().st_mtime_ns == finished  # not run again
+    assert re.search(r"continuing .* after epoch ([1-9]|[12]\d)", (sweep / "1" / "mnist_hydra.log").read_text())
+    assert [int(r["epoch"]) for r in csv_rows(sweep / "1" / "metrics.csv")] == list(range(1, 31))
+    trials = optuna.load_study(study_name="mnist_hydra", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(sweep / JOURNAL)))).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert trials[2].params == trials[1].params and trials[2].value == metrics[1]["best_val_acc"]
+    assert json.loads((sweep / "search.json").read_text())["reruns"] == [[1, 2]]
