@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from mnist_hydra import guards
 from mnist_hydra import rundir, sweepers
 from mnist_hydra.config import CONFIG_DIR, ConfigError, config_hash, register_configs, target_epochs, training_overrides
-from mnist_hydra.folders import register_resolver
+from mnist_hydra.rundir.folders import register_resolver
 from mnist_hydra.launchers import guard_launchers, joblib_workers
 from mnist_hydra.process import exit_quickly, exit_with_parent
 from mnist_hydra.sweep.read import job_plan, swept_only
@@ -67,7 +67,7 @@ def task(cfg: DictConfig) -> float:
     the sweep-summary callback then makes the process exit non-zero.
     """
     # Here, not at the top: torch loads in the process that trains.
-    from mnist_hydra.outputs import tensorboard_name, write_metrics
+    from mnist_hydra.rundir.writer import tensorboard_name, write_metrics
     from mnist_hydra.train import task_hparams, train
 
     # Annotated as the HydraConf dataclass, it is the DictConfig of cfg.hydra (keys set by plugins too).

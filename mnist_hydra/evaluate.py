@@ -16,9 +16,9 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from mnist_hydra.config import CONFIG_DIR, PRECISIONS, ConfigError
 from mnist_hydra.data import DataError
-from mnist_hydra.folders import discard, register_resolver
+from mnist_hydra.rundir.folders import discard, register_resolver
 from mnist_hydra.guards import refuse, run_app
-from mnist_hydra.outputs import load_checkpoint
+from mnist_hydra.rundir.writer import load_checkpoint
 from mnist_hydra.process import exit_quickly
 from mnist_hydra.runtime import run_device
 from mnist_hydra.train import build, build_model, load_splits  # the run's own builders

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from mnist_hydra.config import (
     ConfigError, GridConfigLoader, check_choices, config_hash, explain, validate, validate_grid,
 )
-from mnist_hydra.files import read_only_reason
+from mnist_hydra.rundir.files import read_only_reason
 from mnist_hydra.launchers import workers_starting
 from mnist_hydra.rundir import METRICS_JSON, recorded_result
 from mnist_hydra.sweep.read import MULTIRUN_YAML, basic_sweep_jobs, parse_sweep

@@ -23,7 +23,7 @@ from hydra.core.utils import JobReturn
 
 from mnist_hydra import rundir
 from mnist_hydra.config import override_key, training_overrides
-from mnist_hydra.files import atomic_write
+from mnist_hydra.rundir.files import atomic_write
 
 log = logging.getLogger(__name__)
 

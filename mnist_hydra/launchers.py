@@ -135,7 +135,7 @@ def record_failure(job_cfg: DictConfig, reason: str) -> JobReturn:
     the sweeper gets: that result's value, else 0.0, what the task returns for a failed run
     (Optuna records the trial)."""
     from mnist_hydra.config import target_epochs, training_overrides
-    from mnist_hydra.outputs import write_metrics
+    from mnist_hydra.rundir.writer import write_metrics
     from mnist_hydra.rundir import FAILED, reached, recorded_result
 
     job_dir, value = job_folder(job_cfg), 0.0

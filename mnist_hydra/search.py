@@ -35,7 +35,7 @@ from typing import Any, Literal, Optional, Sequence
 from hydra.core.utils import JobReturn
 
 from mnist_hydra import rundir
-from mnist_hydra.files import atomic_write
+from mnist_hydra.rundir.files import atomic_write
 from mnist_hydra.halving import (
     METRICS, Launch, Position, Rung, Study, close_rung, job_overrides, load_state, next_epochs, open_rung,
     planned_rungs, rung_epochs, rung_score, save_state, study_from,

@@ -23,7 +23,7 @@ from mnist_hydra.config import (
 )
 from mnist_hydra.data import load_dataset, split_indices
 from mnist_hydra.models import count_parameters
-from mnist_hydra.outputs import UNNAMED_RUN, RunRecorder, history_rows, load_checkpoint, save_checkpoint
+from mnist_hydra.rundir.writer import UNNAMED_RUN, RunRecorder, history_rows, load_checkpoint, save_checkpoint
 from mnist_hydra.rundir import CHECKPOINT, LAST_CHECKPOINT
 from mnist_hydra.runtime import configure_threads, rng_states, run_device, seed_everything, set_rng_states
 from mnist_hydra.training import (

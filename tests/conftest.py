@@ -167,7 +167,8 @@ def cli_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
     from SystemExit and its output captured. For the checks before anything runs (a refusal, --help):
     no interpreter start, no import of torch and Hydra each time. Any other exception propagates,
     as the real process's traceback would. Hydra's global state and the logging set-up are restored."""
-    from mnist_hydra import folders, guards
+    from mnist_hydra import guards
+    from mnist_hydra.rundir import folders
 
     def run(args: list[str], cwd: Path, module: str = "mnist_hydra.run") -> subprocess.CompletedProcess:
         command = _command(module)

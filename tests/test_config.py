@@ -161,7 +161,7 @@ def test_importing_the_config_again_keeps_its_resolvers(tmp_path):
     """config.py and folders.py register their `${mnist_hydra.*:}` resolvers once, however often
     they are imported (a reload used to fail: resolver already registered)."""
     script = ("import importlib; from omegaconf import OmegaConf; import mnist_hydra.config as config; "
-              "import mnist_hydra.folders as folders; importlib.reload(config); folders.register_resolver(); "
+              "import mnist_hydra.rundir.folders as folders; importlib.reload(config); folders.register_resolver(); "
               "importlib.reload(folders); folders.register_resolver(); "
               "print(OmegaConf.has_resolver('mnist_hydra.help'), OmegaConf.has_resolver('mnist_hydra.unique_dir'))")
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=cli_env(tmp_path),

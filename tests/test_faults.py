@@ -23,7 +23,7 @@ from torch.utils.tensorboard import SummaryWriter
 from conftest import (
     EPOCH_TAGS, TINY, cli_env, csv_rows, event_files, run_cli, start, summary_rows, tensorboard_run, wait_for,
 )
-from mnist_hydra.outputs import load_checkpoint, save_checkpoint
+from mnist_hydra.rundir.writer import load_checkpoint, save_checkpoint
 
 
 def epochs_logged(run_dir: Path) -> int:

@@ -79,7 +79,7 @@ def test_a_full_disk_fails_the_jobs_it_stops_keeps_the_finished_run_and_resumes_
     argv = fault_line(result, sweep, 1, "No space left on device")
     done = statuses(sweep)
     assert done[0] == "completed" and "failed" in done.values(), done
-    from mnist_hydra.outputs import load_checkpoint  # torch
+    from mnist_hydra.rundir.writer import load_checkpoint  # torch
 
     assert load_checkpoint(sweep / "0" / "best.pt")["config"]["seed"] == 1  # a whole, valid file
     json.loads((sweep / "0" / "metrics.json").read_text())

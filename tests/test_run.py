@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import EPOCH_TAGS, REPO, TINY, csv_rows, run_cli, tensorboard_run
-from mnist_hydra.outputs import MAX_NAME_BYTES, tensorboard_name
+from mnist_hydra.rundir.writer import MAX_NAME_BYTES, tensorboard_name
 from mnist_hydra.training import convergence_epoch
 
 METRIC_KEYS = {"status", "best_val_acc", "test_acc", "final_train_loss", "params", "train_time_s",

@@ -16,7 +16,7 @@ import torch
 
 from mnist_hydra.data.idx import FILES, FULL_SHA256, MnistTensors, as_dict, encode_idx
 from mnist_hydra.data.paths import writable
-from mnist_hydra.files import atomic_write
+from mnist_hydra.rundir.files import atomic_write
 
 CACHE_VERSION = 1  # bump when the cache file format changes
 

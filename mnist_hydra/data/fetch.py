@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mnist_hydra.data.idx import FILES, FULL_SHA256, SET_ROOT, DataError, read_verified
 from mnist_hydra.data.paths import find_file, not_writable
-from mnist_hydra.files import atomic_write
+from mnist_hydra.rundir.files import atomic_write
 
 log = logging.getLogger(__name__)
 

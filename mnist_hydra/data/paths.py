@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from mnist_hydra.data.idx import SET_ROOT, DataError
-from mnist_hydra.files import read_only_reason
+from mnist_hydra.rundir.files import read_only_reason
 
 
 def resolve_root(root: str | os.PathLike) -> Path:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from mnist_hydra.files import read_only_reason
+from mnist_hydra.rundir.files import read_only_reason
 from mnist_hydra.sweep.read import Run, SweepError
 from mnist_hydra.sweep.analysis import Summary, build_summary
 from mnist_hydra.sweep.render import (

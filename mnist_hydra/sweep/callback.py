@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_hydra import search, sweepers
 from mnist_hydra.config import training_overrides
-from mnist_hydra.files import read_only_reason
+from mnist_hydra.rundir.files import read_only_reason
 from mnist_hydra.guards import PROG, resume_command
 from mnist_hydra.rundir import METRICS_JSON
 from mnist_hydra.sweep.read import MULTIRUN_YAML, human_override, job_dirs, job_plan, read_run, swept_only

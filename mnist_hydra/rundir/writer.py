@@ -13,7 +13,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 from mnist_hydra.config import training_overrides
-from mnist_hydra.files import atomic_write
+from mnist_hydra.rundir.files import atomic_write
 from mnist_hydra.rundir import EVENTS_GLOB, METRICS_CSV, METRICS_JSON
 from mnist_hydra.sweep.read import human_override, human_value
 from mnist_hydra.training import EpochResult

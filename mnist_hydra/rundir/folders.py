@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mnist_hydra.config import ensure_resolver
 from mnist_hydra.guards import refuse
+from mnist_hydra.rundir.files import read_only_reason
 
 RESOLVER = "mnist_hydra.unique_dir"
 _claimed: list[Path] = []
@@ -40,9 +41,19 @@ def unique_dir(base: str) -> str:
             blocking = next(p for p in reversed(candidate.parents) if p.exists() and not p.is_dir())
             refuse(f"{blocking} is a file, not a folder, so {path} cannot be created; "
                    "move the file away or choose another hydra.run.dir / hydra.sweep.dir")
+        except OSError as err:  # a read-only current folder (or file system), a full disk: no name can be made
+            refuse(f"{cannot_create(candidate.parent, err)}, so {path} cannot be created; "
+                   "run from a writable folder or choose another hydra.run.dir / hydra.sweep.dir")
         _claimed.append(candidate)
         return str(candidate)
     raise AssertionError("unreachable")
+
+
+def cannot_create(folder: Path, err: OSError) -> str:
+    """Why nothing can be created in `folder`: its nearest existing folder's read-only
+    reason (named absolutely: `.` says little), else the error's own words."""
+    existing = next((p for p in (folder, *folder.parents) if p.is_dir()), Path("."))
+    return read_only_reason(existing.absolute()) or f"{existing.absolute()}: {err.strerror or err}"
 
 
 @atexit.register
