@@ -24,7 +24,7 @@ from typing import Callable
 from benchmarks.common import MNIST_ROOT, REPO, interleaved, machine, table, torchvision_root
 from benchmarks.original import cell
 from mnist_hydra.halving import STATE_JSON, read_state
-from mnist_hydra.process import usable_cores
+from mnist_hydra.threads import usable_cores
 from mnist_hydra.rundir import METRICS_JSON
 from mnist_hydra.sweep.read import Run, read_runs
 

@@ -16,12 +16,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from mnist_hydra import guards
-from mnist_hydra import rundir, sweepers
+from mnist_hydra import rundir
 from mnist_hydra.config import CONFIG_DIR, ConfigError, config_hash, register_configs, target_epochs, training_overrides
 from mnist_hydra.rundir.folders import register_resolver
-from mnist_hydra.launchers import guard_launchers, joblib_workers
+from mnist_hydra.launchers import guard_launchers
 from mnist_hydra.process import exit_quickly, exit_with_parent
 from mnist_hydra.sweep.read import job_plan, swept_only
+from mnist_hydra.threads import joblib_workers, parallel_jobs
 
 log = logging.getLogger("mnist_hydra")
 
@@ -34,29 +35,6 @@ def run_overrides(hydra_cfg: DictConfig) -> list[str]:
     """What names a run in TensorBoard: its overrides; in a sweep, those of the swept keys."""
     overrides = [str(o) for o in hydra_cfg.overrides.task]
     return swept_only(overrides, job_plan(hydra_cfg)) if hydra_cfg.mode == RunMode.MULTIRUN else overrides
-
-
-def jobs_in_batch(hydra_cfg: DictConfig) -> int | None:
-    """How many jobs the sweeper hands the launcher together with this one (None: not
-    known): the basic sweeper's max_batch_size (default: every job), Optuna's n_jobs trials
-    at a time; jobs are numbered batch after batch, so the last batch holds the rest; a
-    halving study's running rung, a search's running wave."""
-    rung = sweepers.running(Path(str(hydra_cfg.sweep.dir)), hydra_cfg.sweeper)
-    if rung is not None:
-        return len(rung.jobs)
-    size = job_plan(hydra_cfg).size
-    if size is None:
-        return None
-    per_batch = hydra_cfg.sweeper.get("max_batch_size") or hydra_cfg.sweeper.get("n_jobs") or size
-    first = hydra_cfg.job.num - hydra_cfg.job.num % per_batch
-    return max(1, min(per_batch, size - first))
-
-
-def parallel_jobs(hydra_cfg: DictConfig, workers: int) -> int:
-    """How many jobs of this sweep share the machine: joblib's workers, but no more than
-    the jobs of this batch (a 1-job sweep has the machine to itself)."""
-    batch = jobs_in_batch(hydra_cfg) if workers > 1 else None
-    return min(workers, batch or workers)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")

@@ -47,7 +47,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext, RunMode, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mnist_hydra.process import usable_cores
+from mnist_hydra.threads import joblib_workers
 
 log = logging.getLogger(__name__)
 
@@ -212,16 +212,6 @@ def guard_launchers() -> None:
         module = sys.modules.get(name)
         if module is not None:
             module.run_job = run_job  # type: ignore[attr-defined]  # mypy cannot know which modules hold it
-
-
-def joblib_workers(hydra_cfg: DictConfig) -> int:
-    """joblib's n_jobs as a number of worker processes; 1 when jobs run in the main process
-    (joblib with n_jobs=1, or another launcher)."""
-    if hydra_cfg.mode != RunMode.MULTIRUN or "n_jobs" not in hydra_cfg.launcher:
-        return 1
-    n_jobs = int(hydra_cfg.launcher.n_jobs)
-    # joblib's convention: -1 is every core, -2 all but one, ...
-    return max(1, n_jobs if n_jobs > 0 else usable_cores() + 1 + n_jobs)
 
 
 def joblib_args(launcher_cfg: DictConfig) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The process itself, torch-free: its usable cores, a quick exit, an end with its parent."""
+"""The process itself, torch-free: a quick exit, an end with its parent (its usable cores: threads.py)."""
 import atexit
 import functools
 import gc
@@ -7,10 +7,6 @@ import threading
 import time
 
 WATCHER = "exit-with-parent"  # the name of the thread exit_with_parent starts
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @functools.cache

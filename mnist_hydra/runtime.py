@@ -1,4 +1,4 @@
-"""What a run sets up in torch: seeds and random states, threads, device."""
+"""What a run sets up in torch: seeds and random states, threads (as threads.py decides), device."""
 import logging
 import os
 import random
@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from mnist_hydra.config import ConfigError
-from mnist_hydra.process import usable_cores
+from mnist_hydra.threads import job_threads
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +75,7 @@ def run_device(device: str, precision: str) -> torch.device:
 
 
 def configure_threads(requested: int | None, parallel_jobs: int = 1) -> int:
-    """Torch threads for this job: `threads` if set, else the SLURM allocation, else the
-    usable cores split between the sweep's parallel jobs, so jobs don't oversubscribe."""
-    if requested is not None:
-        threads = requested
-    elif os.environ.get("SLURM_CPUS_PER_TASK"):
-        threads = int(os.environ["SLURM_CPUS_PER_TASK"])
-    else:
-        threads = usable_cores() // max(1, parallel_jobs)
-    threads = max(1, threads)
+    """Give torch the threads threads.job_threads decides for this job; returns the number."""
+    threads = job_threads(requested, parallel_jobs)
     torch.set_num_threads(threads)
     return threads

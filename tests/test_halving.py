@@ -211,24 +211,24 @@ def test_the_jobs_of_a_rung_share_the_cores(tmp_path, monkeypatch):
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    from mnist_hydra import app, launchers
+    from mnist_hydra import threads
     from mnist_hydra.halving import Rung, Study, write_state
 
-    monkeypatch.setattr(launchers, "usable_cores", lambda: 16)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 16)
     hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN, "launcher": {"n_jobs": -1}, "job": {"num": 23},
                                   "sweeper": {"_target_": HALVING_TARGET, "eta": 3}, "sweep": {"dir": str(tmp_path)}})
     study = Study(3, 1, "val_acc", 20, 20, [Rung(1, list(range(20)), list(range(7))), Rung(3, list(range(7)))])
     write_state(tmp_path, study)
-    assert app.parallel_jobs(hydra_cfg, launchers.joblib_workers(hydra_cfg)) == 7
+    assert threads.parallel_jobs(hydra_cfg, threads.joblib_workers(hydra_cfg)) == 7
     study.rungs[-1].promoted = [0]
     study.rungs.append(Rung(20, [0]))
     write_state(tmp_path, study)
-    assert app.parallel_jobs(hydra_cfg, launchers.joblib_workers(hydra_cfg)) == 1
+    assert threads.parallel_jobs(hydra_cfg, threads.joblib_workers(hydra_cfg)) == 1
     # A grid sweep resumed in that folder: the stale halving.json is not its state.
     grid_cfg = OmegaConf.merge(hydra_cfg, {"sweeper": {"_target_": GRID_TARGET, "max_batch_size": None,
                                                        "params": {"lr": "0.1,0.2,0.3,0.4"}}})
     grid_cfg.job.num = 0
-    assert app.parallel_jobs(grid_cfg, launchers.joblib_workers(grid_cfg)) == 4
+    assert threads.parallel_jobs(grid_cfg, threads.joblib_workers(grid_cfg)) == 4
 
 
 def test_a_grid_sweep_in_a_folder_an_earlier_halving_study_used_is_read_as_a_grid(tmp_path):

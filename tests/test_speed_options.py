@@ -12,7 +12,7 @@ from hydra.types import RunMode
 
 from conftest import REPO, TINY, cli_env, compose_config, epoch_scalars, multirun
 from mnist_hydra.train import build_parts, train
-from mnist_hydra.process import usable_cores
+from mnist_hydra.threads import usable_cores
 from mnist_hydra.training import evaluate, train_epoch
 
 

@@ -7,8 +7,8 @@ from conftest import TINY, kill_local_job, run_cli, summary_rows, sweep_killing_
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from mnist_hydra import app, launchers
-from mnist_hydra.process import usable_cores
+from mnist_hydra import threads as app, threads as launchers  # parallel_jobs, joblib_workers, usable_cores
+from mnist_hydra.threads import usable_cores
 
 pytestmark = pytest.mark.slow
 GRID = ["lr=0.001,0.01", "batch_size=16,32"]

@@ -15,7 +15,7 @@ from mnist_hydra import search
 from mnist_hydra.config import GridConfigLoader, override_key
 from mnist_hydra.guards import check_sweeper_settings, open_sweep_folder, refuse, study_epochs
 from mnist_hydra.halving import METRICS
-from mnist_hydra.launchers import joblib_workers
+from mnist_hydra.threads import joblib_workers
 
 
 class SearchSweeper(Sweeper):
