@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from mnist_hydra import guards
-from mnist_hydra import rundir
+from mnist_hydra import rundir, sweepers
 from mnist_hydra.config import CONFIG_DIR, ConfigError, config_hash, register_configs, target_epochs, training_overrides
 from mnist_hydra.rundir.folders import register_resolver
 from mnist_hydra.launchers import guard_launchers
@@ -75,7 +75,7 @@ def task(cfg: DictConfig) -> float:
                   " ".join(previous.get("overrides", [])) or "no overrides")
         return 0.0
     # Per-batch bars of parallel jobs would overwrite each other on one terminal line.
-    bars = not multirun or "BasicLauncher" in hydra_cfg.launcher._target_
+    bars = not multirun or sweepers.launcher_kind(hydra_cfg.launcher) == sweepers.BASIC
     try:
         metrics = train(cfg, run_dir, parallel_jobs=jobs, hparams=task_hparams(cfg, hydra_cfg), progress=bars,
                         run_name=tensorboard_name(run_overrides(hydra_cfg)))

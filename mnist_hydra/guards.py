@@ -15,6 +15,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from mnist_hydra import sweepers
 from mnist_hydra.config import (
     ConfigError, GridConfigLoader, check_choices, config_hash, explain, validate, validate_grid,
 )
@@ -156,7 +157,7 @@ def check_grid(config: DictConfig, jobs: list[list[str]], loader: GridConfigLoad
 
     try:
         configs = validate_grid(config, jobs, loader)
-        if "Slurm" not in config.hydra.launcher._target_:
+        if sweepers.launcher_kind(config.hydra.launcher) != sweepers.SLURM:
             check_data(configs)
     except (ConfigError, DataError) as err:
         refuse(f"sweep refused before any job ran: {err}")

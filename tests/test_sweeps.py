@@ -3,7 +3,7 @@
 import pytest
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
-from conftest import TINY, kill_local_job, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics
+from conftest import TINY, compose_config, kill_local_job, run_cli, summary_rows, sweep_killing_job_1, sweep_metrics
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
@@ -130,3 +130,16 @@ def test_a_local_submitit_job_killed_without_warning_is_recorded_and_the_sweep_s
     assert metrics[0]["status"] == "completed"
     assert metrics[1]["status"] == "failed" and "ended without a result" in metrics[1]["error"]
     assert {r["job"]: r["status"] for r in summary_rows(sweep)} == {"0": "completed", "1": "failed"}
+
+
+@pytest.mark.parametrize("overrides, launcher, sweeper", [
+    ([], "basic", "grid"),
+    (["hydra/launcher=joblib", "hydra/sweeper=halving"], "joblib", "halving"),
+    (["+launcher=slurm", "+hparams_search=optuna"], "slurm", "search"),
+    (["+launcher=local"], "local", "grid"),
+])
+def test_which_launcher_and_sweeper_run_a_sweep_is_read_from_its_config(overrides, launcher, sweeper):
+    from mnist_hydra import sweepers
+
+    hydra = compose_config(overrides, return_hydra_config=True).hydra
+    assert (sweepers.launcher_kind(hydra.launcher), sweepers.sweeper_kind(hydra.sweeper)) == (launcher, sweeper)

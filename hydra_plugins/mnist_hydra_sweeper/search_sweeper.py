@@ -11,7 +11,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from mnist_hydra import search
+from mnist_hydra import search, sweepers
 from mnist_hydra.config import GridConfigLoader, override_key
 from mnist_hydra.guards import check_sweeper_settings, open_sweep_folder, refuse, study_epochs
 from mnist_hydra.halving import METRICS
@@ -80,9 +80,9 @@ class SearchSweeper(Sweeper):
     def _state(self, sweep_dir: Path, epochs: int) -> search.Search:
         """The stored search when resuming one with the same settings; else a new plan."""
         assert self.config is not None
-        launcher = str(self.config.hydra.launcher._target_)
-        workers = (joblib_workers(self.config.hydra) if "joblib" in launcher
-                   else 1 if "BasicLauncher" in launcher else self.n_jobs)  # a cluster runs the whole wave
+        launcher = sweepers.launcher_kind(self.config.hydra.launcher)
+        workers = (joblib_workers(self.config.hydra) if launcher == sweepers.JOBLIB
+                   else 1 if launcher == sweepers.BASIC else self.n_jobs)  # a cluster runs the whole wave
         brackets = search.plan_brackets(self.n_trials, self.eta, self.min_epochs, epochs, self.metric, self.pruning)
         planned = search.Search(self.n_trials, self.n_jobs, workers, self.eta, self.min_epochs, epochs, self.metric,
                                 self.pruning, brackets)
