@@ -7,7 +7,7 @@ from conftest import TINY, compose_config, kill_local_job, run_cli, summary_rows
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from mnist_hydra import threads as app, threads as launchers  # parallel_jobs, joblib_workers, usable_cores
+from mnist_hydra import threads
 from mnist_hydra.threads import usable_cores
 
 pytestmark = pytest.mark.slow
@@ -80,10 +80,10 @@ def test_a_one_job_joblib_sweep_gets_every_core(tmp_path):
 ])
 def test_parallel_jobs_are_the_jobs_that_run_at_once(tmp_path, monkeypatch, launcher, sweeper, job, expected):
     """On 16 cores; the sweep's size from the sweeper (no multirun.yaml in the folder)."""
-    monkeypatch.setattr(launchers, "usable_cores", lambda: 16)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 16)
     hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN, "launcher": launcher, "sweeper": sweeper,
                                   "job": {"num": job}, "sweep": {"dir": str(tmp_path)}})
-    assert app.parallel_jobs(hydra_cfg, launchers.joblib_workers(hydra_cfg)) == expected
+    assert threads.parallel_jobs(hydra_cfg, threads.joblib_workers(hydra_cfg)) == expected
 
 
 def test_resume_into_a_sweep_folder_of_another_grid_is_refused_before_any_job_starts(tmp_path):
