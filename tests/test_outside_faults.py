@@ -125,7 +125,11 @@ def test_a_file_where_a_job_folder_goes_fails_that_job_alone(tmp_path, launcher)
 
     argv = fault_line(result, sweep, 1, f"no folder ({sweep / '1'} is a file)")
     assert statuses(sweep) == {0: "completed", 2: "completed"}
-    assert [row["job"] for row in summary_rows(sweep)] and (sweep / "summary.md").exists()
+    # The job that could not write a record of its own is in the sweep's summary, with the reason.
+    rows = {row["job"]: row for row in summary_rows(sweep)}
+    assert rows["1"]["status"] == "missing" and rows["1"]["error"] == f"no folder ({sweep / '1'} is a file)"
+    assert list(rows) == ["0", "2", "1"] and rows["1"]["seed"] == ""  # it used no seed
+    assert "| 1 | 2 | missing |" in (sweep / "summary.md").read_text()  # the seed it was to use
     if not launcher:  # the resume command, once the file is gone (the same under every launcher)
         (sweep / "1").unlink()
         resumed = resume(argv, tmp_path)

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from mnist_hydra import halving, rundir, search, sweepers
 from mnist_hydra.sweep.read import (
-    Run, human_value, hydra_overrides, read_optuna, read_runs, read_sweep_config, task_overrides,
+    Run, human_value, hydra_overrides, read_optuna, read_runs, read_sweep_config, sweep_plan, task_overrides,
 )
 from mnist_hydra.sweep.winner import WinnerTest
 
@@ -173,10 +173,10 @@ def build_groups(runs: list[Run], swept: list[str]) -> list[Group]:
 def build_summary(sweep_dir: Path) -> Summary:
     """Read and analyse a sweep folder; writes nothing. SweepError when it is not a sweep."""
     sweep_dir = Path(sweep_dir)
-    runs = read_runs(sweep_dir)
+    sweep_cfg = read_sweep_config(sweep_dir)
+    runs = read_runs(sweep_dir, sweep_plan(sweep_cfg) if sweep_cfg else None)
     swept = swept_params(runs)
     rows = sorted(runs, key=_sort_key)
-    sweep_cfg = read_sweep_config(sweep_dir)
     kind = sweepers.sweeper_kind((sweep_cfg or {}).get("sweeper"))
     return Summary(
         sweep_dir=sweep_dir,

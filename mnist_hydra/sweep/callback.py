@@ -19,10 +19,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_hydra import search, sweepers
 from mnist_hydra.config import training_overrides
-from mnist_hydra.rundir.files import read_only_reason
 from mnist_hydra.guards import PROG, resume_command
 from mnist_hydra.rundir import METRICS_JSON
-from mnist_hydra.sweep.read import MULTIRUN_YAML, human_override, job_dirs, job_plan, read_run, swept_only
+from mnist_hydra.sweep.read import (
+    MULTIRUN_YAML, Run, blocked, human_override, job_dirs, job_plan, read_run, swept_only,
+)
 
 log = logging.getLogger(__name__)
 RESULT_CHARS = 60
@@ -46,7 +47,7 @@ class SweepSummaryCallback(Callback):
         try:
             summary = summarize_sweep(sweep_dir)
             print(format_table(summary), flush=True)
-        except SweepError as err:  # no job folder at all: the jobs without one are named below
+        except SweepError as err:  # neither a job folder nor a plan of the jobs
             log.warning("Could not summarize the sweep: %s", err)
         except Exception:
             # A summary problem must not turn a finished sweep into a Hydra error.
@@ -54,40 +55,18 @@ class SweepSummaryCallback(Callback):
         else:
             if summary.write_error:
                 log.warning("Summary files not written: %s", summary.write_error)
-            unfinished = {run.job: f"{run.status}: {run.error}" if run.error else run.status
-                          for run in summary.unfinished}
-        unfinished = unrecorded_jobs(config.hydra, unfinished)
+            unfinished = {run.job: trouble(run) for run in summary.unfinished}
         if unfinished:
             print(unfinished_line(sweep_dir, unfinished), file=sys.stderr, flush=True)
             # SystemExit passes through Hydra's callback wrapper (it catches Exception only).
             raise SystemExit(1)
 
 
-def blocked(folder: Path) -> Optional[str]:
-    """Why nothing can be recorded in a job's folder: a file in its place, or the folder (the
-    sweep folder where the job's is absent) cannot be written; None when nothing says so."""
-    if folder.is_dir():
-        return read_only_reason(folder)
-    if folder.exists():
-        return f"{folder} is a file"
-    return read_only_reason(folder.parent) if folder.parent.is_dir() else None
-
-
-def unrecorded_jobs(hydra: DictConfig, unfinished: dict[int, str]) -> dict[int, str]:
-    """`unfinished` (job: why, from the summary) with the sweep's jobs (0 to its size - 1) that
-    have no folder at all, each with what keeps its folder from being written, if anything:
-    a job that cannot write there leaves no record of its own."""
-    sweep_dir = Path(str(hydra.sweep.dir))
-    try:
-        size = job_plan(hydra).size if sweep_dir.is_dir() else None
-    except Exception:  # not a sweep's config (the summary's tests): no plan to compare with
-        log.debug("No plan for %s", sweep_dir, exc_info=True)
-        size = None
-    folderless = {job: "no folder" for job in range(size or 0) if not (sweep_dir / str(job)).is_dir()}
-    jobs = {**folderless, **unfinished}
-    return {job: shorten(" ".join(why.split()), REASON_CHARS)
-            + (f" ({reason})" if (reason := blocked(sweep_dir / str(job))) else "")
-            for job, why in sorted(jobs.items())}
+def trouble(run: Run) -> str:
+    """What went wrong with a job without a result, and what keeps its folder from being written."""
+    why = shorten(" ".join((f"{run.status}: {run.error}" if run.error else run.status).split()), REASON_CHARS)
+    reason = blocked(run.job_dir) if run.job_dir.is_dir() else None  # a job without a folder says so itself
+    return why + (f" ({reason})" if reason else "")
 
 
 def unfinished_line(sweep_dir: Path, unfinished: dict[int, str]) -> str:

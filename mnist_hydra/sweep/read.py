@@ -15,6 +15,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_hydra import rundir
+from mnist_hydra.rundir.files import read_only_reason
 from mnist_hydra.config import override_key, split_override, training_overrides
 
 log = logging.getLogger(__name__)
@@ -142,14 +143,32 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(dirs, key=lambda p: int(p.name))
 
 
-def read_runs(sweep_dir: Path) -> list[Run]:
-    """Every job of the sweep in job order; SweepError when the folder is not a sweep."""
+def read_runs(sweep_dir: Path, plan: Optional[SweepPlan] = None) -> list[Run]:
+    """Every job of the sweep in job order, and each job of the plan that has no folder (a
+    job that could not make or write one leaves no record of its own): `missing`, with what
+    kept its folder from being written in `error`. SweepError when the folder is not a sweep."""
     if not sweep_dir.is_dir():
         raise SweepError(f"{sweep_dir}: no such directory")
-    dirs = job_dirs(sweep_dir)
-    if not dirs:
+    runs = {int(d.name): read_run(d) for d in job_dirs(sweep_dir)}
+    for job in range(plan.size or 0 if plan else 0):
+        if job not in runs:
+            folder, reason = sweep_dir / str(job), blocked(sweep_dir / str(job))
+            planned = plan.jobs[job] if plan and plan.jobs else []
+            runs[job] = Run(job, folder, typed_overrides(planned), rundir.MISSING,
+                            error="no folder" + (f" ({reason})" if reason else ""))
+    if not runs:
         raise SweepError(f"{sweep_dir}: no job folders (0/, 1/, ...); is this a Hydra sweep dir?")
-    return [read_run(d) for d in dirs]
+    return [runs[job] for job in sorted(runs)]
+
+
+def blocked(folder: Path) -> Optional[str]:
+    """Why nothing can be recorded in a job's folder: a file in its place, or the folder (the
+    sweep folder where the job's is absent) cannot be written; None when nothing says so."""
+    if folder.is_dir():
+        return read_only_reason(folder)
+    if folder.exists():
+        return f"{folder} is a file"
+    return read_only_reason(folder.parent) if folder.parent.is_dir() else None
 
 
 def _read_yaml(path: Path) -> Optional[dict[str, Any]]:
@@ -199,6 +218,7 @@ class SweepPlan:
 
     size: Optional[int]
     swept: list[str]
+    jobs: Optional[list[list[str]]] = None  # each job's overrides, where the sweeper lists them up front
 
 
 def sweep_plan(hydra_cfg: dict[str, Any]) -> SweepPlan:
@@ -215,13 +235,13 @@ def sweep_plan(hydra_cfg: dict[str, Any]) -> SweepPlan:
     arguments = [f"{k}={v}" for k, v in params.items()] + task_overrides(hydra_cfg)
     try:
         overrides = parse_sweep(arguments)
-        size = len(basic_sweep_jobs(overrides))
+        jobs = basic_sweep_jobs(overrides)
     except Exception as exc:  # glob sweeps need a config loader; an odd sweeper; a parse error
         log.debug("Cannot size the sweep from %s: %s", arguments, exc)
         return SweepPlan(None, [])
     last = {o.get_key_element(): o for o in overrides}  # a later override of a key wins
     swept = [key.lstrip("+") for key, o in last.items() if o.is_sweep_override()]
-    return SweepPlan(size, swept)
+    return SweepPlan(len(jobs), swept, jobs)
 
 
 def parse_sweep(arguments: list[str], config_loader: Any = None) -> list[Any]:
