@@ -332,26 +332,13 @@ def run_search(search: Search, sampler: Sampler, sweep_dir: Path, launch: Launch
     """Launch waves until every bracket is over; resumes an interrupted search (its last wave
     had not ended) from search.json. Returns the launches' results."""
     returns = []
-    launched = sum(len(wave.jobs) for wave in search.waves)
     sampler.trial_of.update((job, number) for job, number in search.reruns)
     for number in sampler.forget_strays(search, sweep_dir):
         log.warning("trial %d was asked but never launched (interrupted): told failed", number)
-    if search.waves:  # a resumed search: the interrupted wave and the failed jobs first
-        again = [[job, rung.epochs] for job, _, rung in trials(search)
-                 if rundir.recorded_result(sweep_dir / str(job)) is None and sampler.failed(job)]
-        for job, _ in again:
-            search.reruns.append([job, sampler.retry(job, sweep_dir)])
-            log.info("trial %d failed: run again from its folder, as Optuna trial %d", job, search.reruns[-1][1])
-        interrupted = search.waves[-1].seconds is None
-        if interrupted or again:
-            wave = search.waves[-1] if interrupted else Wave([], time.time())
-            first = launched - len(wave.jobs)  # the jobs launched before this wave
-            wave.jobs += [job for job in again if job not in wave.jobs]
-            if not interrupted:
-                search.waves.append(wave)
-            log.info("resuming: wave %d, %d job(s)", len(search.waves), len(wave.jobs))
-            returns.append(_run_wave(search, wave, sampler, sweep_dir, launch, first))
-            launched = first + len(wave.jobs)
+    wave = resumed_wave(search, sampler, sweep_dir)
+    if wave is not None:
+        log.info("resuming: wave %d, %d job(s)", len(search.waves), len(wave.jobs))
+        returns.append(_run_wave(search, wave, sampler, sweep_dir, launch))
     while True:
         for line in sampler.settle(search, sweep_dir):
             log.info(line)
@@ -375,12 +362,29 @@ def run_search(search: Search, sampler: Sampler, sweep_dir: Path, launch: Launch
         jobs = sorted(ready + new, key=lambda job: -_remaining(job, sweep_dir))
         if not jobs:
             break
-        wave = Wave([list(job) for job in jobs], time.time())
-        search.waves.append(wave)
-        returns.append(_run_wave(search, wave, sampler, sweep_dir, launch, launched))
-        launched += len(jobs)
+        search.waves.append(Wave([list(job) for job in jobs], time.time()))
+        returns.append(_run_wave(search, search.waves[-1], sampler, sweep_dir, launch))
     write_state(sweep_dir, search)
     return returns
+
+
+def resumed_wave(search: Search, sampler: Sampler, sweep_dir: Path) -> Optional[Wave]:
+    """What a resumed search runs first: its interrupted wave (the last, unfinished) and every
+    trial whose job failed, run again in its own folder as a new Optuna trial with its values
+    (a failed trial cannot be told anything else); None when there is neither."""
+    again = [[job, rung.epochs] for job, _, rung in trials(search)
+             if rundir.recorded_result(sweep_dir / str(job)) is None and sampler.failed(job)]
+    for job, _ in again:
+        search.reruns.append([job, sampler.retry(job, sweep_dir)])
+        log.info("trial %d failed: run again from its folder, as Optuna trial %d", job, search.reruns[-1][1])
+    interrupted = bool(search.waves) and search.waves[-1].seconds is None
+    if not (interrupted or again):
+        return None
+    if not interrupted:
+        search.waves.append(Wave([], time.time()))
+    wave = search.waves[-1]
+    wave.jobs += [job for job in again if job not in wave.jobs]
+    return wave
 
 
 def _remaining(job: tuple[int, int], sweep_dir: Path) -> int:
@@ -389,11 +393,11 @@ def _remaining(job: tuple[int, int], sweep_dir: Path) -> int:
     return job[1] - int((result or {}).get("epochs_run") or 0)
 
 
-def _run_wave(search: Search, wave: Wave, sampler: Sampler, sweep_dir: Path, launch: Launch,
-              launched: int) -> Sequence[JobReturn]:
+def _run_wave(search: Search, wave: Wave, sampler: Sampler, sweep_dir: Path, launch: Launch) -> Sequence[JobReturn]:
     write_state(sweep_dir, search)  # the wave, before it runs: a resume relaunches it
     log.info("wave %d: %s", len(search.waves), ", ".join(f"trial {job} to epoch {epoch}" for job, epoch in wave.jobs))
     started = time.time()
+    launched = sum(len(earlier.jobs) for earlier in search.waves[:-1])  # Hydra numbers jobs across launches
     returns = launch([job_overrides(sampler.overrides(job), job, epoch) for job, epoch in wave.jobs], launched)
     wave.seconds = round(time.time() - started, 3)
     wave.busy = round(sum(_job_seconds(sweep_dir / str(job), started) for job, _ in wave.jobs), 3)
