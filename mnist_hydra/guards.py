@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mnist_hydra import sweepers
 from mnist_hydra.config import (
-    ConfigError, GridConfigLoader, check_choices, config_hash, explain, validate, validate_grid,
+    ConfigError, GridConfigLoader, check_choices, config_hash, explain, override_key, validate, validate_grid,
 )
 from mnist_hydra.rundir.files import read_only_reason
 from mnist_hydra.launchers import workers_starting
@@ -173,7 +173,9 @@ def check_sweeper_settings(sweeper: str, rules: list[tuple[str, Any, bool, str]]
 
 def study_epochs(config: DictConfig, jobs: list[list[str]], loader: GridConfigLoader, sweeper: str) -> int:
     """A study's jobs checked as check_grid checks a grid (joblib's workers start meanwhile),
-    and the one `epochs` they share: the last rung's."""
+    and the one `epochs` they share: the last rung's. The study sets stop_at_epoch itself."""
+    if any(override_key(override) == "stop_at_epoch" for job in jobs for override in job):
+        refuse(f"hydra/sweeper={sweeper} sets stop_at_epoch per rung; leave it out")
     with workers_starting(config.hydra):
         epochs = {cfg.epochs for cfg in check_grid(config, jobs, loader)}
         if len(epochs) > 1:

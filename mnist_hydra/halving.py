@@ -55,6 +55,16 @@ class Study:
     configurations: int
     rungs: list[Rung] = field(default_factory=list)
 
+    @property
+    def schedule(self) -> list[int]:
+        """The epoch each rung trains to (rung_epochs)."""
+        return rung_epochs(self.min_epochs, self.eta, self.epochs)
+
+    @property
+    def plan(self) -> list[tuple[int, int]]:
+        """(epochs, configurations) of each rung when no run fails (planned_rungs)."""
+        return planned_rungs(self.configurations, self.eta, self.schedule)
+
 
 def rung_epochs(min_epochs: int, eta: int, epochs: int) -> list[int]:
     """The epoch each rung trains to: min_epochs, times eta each rung, the last one `epochs`."""
@@ -151,7 +161,7 @@ def position(sweep_dir: Path) -> Optional[Position]:
     study = read_state(sweep_dir)
     if study is None or not study.rungs:
         return None
-    plan = planned_rungs(study.configurations, study.eta, rung_epochs(study.min_epochs, study.eta, study.epochs))
+    plan = study.plan
     rung = study.rungs[-1]
     label = f"rung {len(study.rungs)}/{max(len(plan), len(study.rungs))} ({rung.epochs} epoch{'s' * (rung.epochs > 1)})"
     return Position(label, [sweep_dir / str(job) for job in rung.jobs], sum(len(r.jobs) for r in study.rungs[:-1]),
@@ -166,7 +176,7 @@ def describe(job: int, overrides: Sequence[str], score: Optional[float]) -> str:
 def next_epochs(study: Study) -> Optional[int]:
     """The epoch the study's next rung trains to; None when it is over (its last rung reached
     `epochs` or promoted nobody) or its last rung is still open."""
-    schedule = rung_epochs(study.min_epochs, study.eta, study.epochs)
+    schedule = study.schedule
     if not study.rungs:
         index, count = 0, study.configurations
     else:

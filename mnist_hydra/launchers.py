@@ -47,8 +47,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext, RunMode, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mnist_hydra import sweepers
-from mnist_hydra.threads import joblib_workers
+from mnist_hydra.threads import concurrent_jobs
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +239,7 @@ def workers_starting(hydra_cfg: DictConfig) -> Iterator[None]:
     end waits until they are ready, and the launcher's first launch finds them (joblib reuses
     its executor for the same arguments). An exception in the block (a refused sweep) stops
     them. Without the joblib launcher, or with one worker, nothing starts."""
-    workers = joblib_workers(hydra_cfg) if sweepers.launcher_kind(hydra_cfg.launcher) == sweepers.JOBLIB else 1
+    workers = concurrent_jobs(hydra_cfg, cluster=1)  # submitit's jobs are processes of their own: none to start
     if workers == 1:
         yield
         return

@@ -19,7 +19,8 @@ without a result FAIL: the sampler learns from the cheap results too.
 
 The state (brackets, rungs, waves) is search.json in the sweep folder, the Optuna study a
 journal file beside it (optuna-dashboard opens it); `resume=true` with the same sweep folder
-relaunches the interrupted wave (its runs continue from last.pt) and goes on.
+relaunches the interrupted wave and every trial whose job failed (their runs continue from
+last.pt) and goes on.
 
 Torch-free, as halving.py: the progress callback reads the state in every job process.
 """
@@ -38,7 +39,7 @@ from mnist_hydra import rundir
 from mnist_hydra.rundir.files import atomic_write
 from mnist_hydra.halving import (
     METRICS, Launch, Position, Rung, Study, close_rung, job_overrides, load_state, next_epochs, open_rung,
-    planned_rungs, rung_epochs, rung_score, save_state, study_from,
+    rung_epochs, rung_score, save_state, study_from,
 )
 
 log = logging.getLogger(__name__)
@@ -103,15 +104,9 @@ def plan_brackets(n_trials: int, eta: int, min_epochs: int, epochs: int, metric:
             for start, size in zip(schedule, bracket_sizes(n_trials, schedule, eta), strict=True) if size]
 
 
-def planned(bracket: Study) -> list[tuple[int, int]]:
-    """(epochs, trials) of each rung of the bracket when no trial fails."""
-    return planned_rungs(bracket.configurations, bracket.eta, rung_epochs(bracket.min_epochs, bracket.eta,
-                                                                           bracket.epochs))
-
-
 def schedule_text(brackets: list[Study]) -> str:
     """`bracket 1: 9 x 1 -> 3 x 3 -> 1 x 9; bracket 2: ...` (trials x epochs, when none fails)."""
-    return "; ".join(f"bracket {k}: " + " -> ".join(f"{n} x {e}" for e, n in planned(bracket))
+    return "; ".join(f"bracket {k}: " + " -> ".join(f"{n} x {e}" for e, n in bracket.plan)
                      for k, bracket in enumerate(brackets, 1))
 
 
@@ -134,7 +129,7 @@ def position(sweep_dir: Path) -> Optional[Position]:
     epochs = sorted({epoch for _, epoch in wave.jobs})
     return Position(f"wave {len(search.waves)} (to epoch {', '.join(map(str, epochs))})",
                     [sweep_dir / str(job) for job, _ in wave.jobs], sum(len(w.jobs) for w in search.waves[:-1]),
-                    sum(n for bracket in search.brackets for _, n in planned(bracket)), int(wave.started * 1e9))
+                    sum(n for bracket in search.brackets for _, n in bracket.plan), int(wave.started * 1e9))
 
 
 def idle_share(search: Search) -> Optional[float]:
@@ -340,14 +335,12 @@ def run_search(search: Search, sampler: Sampler, sweep_dir: Path, launch: Launch
         log.info("resuming: wave %d, %d job(s)", len(search.waves), len(wave.jobs))
         returns.append(_run_wave(search, wave, sampler, sweep_dir, launch))
     while True:
-        for line in sampler.settle(search, sweep_dir):
-            log.info(line)
-        stop_asking = failed_count(search, sweep_dir) > max_failures
+        failed = failed_count(search, sweep_dir)
+        stop_asking = failed > max_failures
         if stop_asking and open_slots(search):
-            log.error("%d trial(s) failed, more than max_failure_rate allows: no new trials",
-                      failed_count(search, sweep_dir))
+            log.error("%d trial(s) failed, more than max_failure_rate allows: no new trials", failed)
         close_complete_rungs(search, sweep_dir, stop_asking)
-        for line in sampler.settle(search, sweep_dir):  # what the closed rungs decided
+        for line in sampler.settle(search, sweep_dir):  # the new epochs, and what the closed rungs decided
             log.info(line)
         ready = continuations(search)
         slots = [] if stop_asking else open_slots(search)

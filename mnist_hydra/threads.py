@@ -36,6 +36,13 @@ def joblib_workers(hydra_cfg: DictConfig) -> int:
     return max(1, n_jobs if n_jobs > 0 else usable_cores() + 1 + n_jobs)
 
 
+def concurrent_jobs(hydra_cfg: DictConfig, cluster: int) -> int:
+    """How many jobs of one launch run at once: joblib's workers, one under the basic launcher,
+    `cluster` under submitit (locally or on SLURM, a launch's jobs run side by side)."""
+    launcher = sweepers.launcher_kind(hydra_cfg.launcher)
+    return joblib_workers(hydra_cfg) if launcher == sweepers.JOBLIB else 1 if launcher == sweepers.BASIC else cluster
+
+
 def jobs_in_batch(hydra_cfg: DictConfig) -> int | None:
     """How many jobs the sweeper hands the launcher together with this one (None: not
     known): the basic sweeper's max_batch_size (default: every job), Optuna's n_jobs trials

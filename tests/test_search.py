@@ -38,6 +38,7 @@ def test_hyperband_splits_the_trials_between_brackets_in_its_proportions():
     ("lr=tag(log,interval(0,0.1))", "lr: a log interval needs a positive low, got 0"),
     ("optimizer=choice(adam,nadam)", "optimizer=nadam"),
     ("hydra.sweeper.direction=minimize", "hydra.sweeper.direction=minimize must be maximize's direction"),
+    ("stop_at_epoch=1", "hydra/sweeper=search sets stop_at_epoch per rung; leave it out"),
 ])
 def test_a_mistake_in_the_space_is_refused_in_one_line_before_any_trial(tmp_path, space, message):
     proc = run_cli([*SEARCH, "epochs=2", space, "hydra.sweep.dir=sweep"], cwd=tmp_path)

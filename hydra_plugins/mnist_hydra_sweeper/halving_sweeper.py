@@ -7,8 +7,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from mnist_hydra.config import GridConfigLoader, override_key
-from mnist_hydra.guards import check_sweeper_settings, open_sweep_folder, refuse, study_epochs
+from mnist_hydra.config import GridConfigLoader
+from mnist_hydra.guards import check_sweeper_settings, open_sweep_folder, study_epochs
 from mnist_hydra.halving import METRICS, Study, run_study
 
 
@@ -36,8 +36,6 @@ class HalvingSweeper(BasicSweeper):
         loader = self.hydra_context.config_loader
         assert isinstance(loader, GridConfigLoader)
         overrides = OverridesParser.create(config_loader=loader).parse_overrides(self._parse_config() + arguments)
-        if any(override_key(o.get_key_element()) == "stop_at_epoch" for o in overrides):
-            refuse("hydra/sweeper=halving sets stop_at_epoch per rung; leave it out")
         grid = self.split_arguments(overrides, None)[0]
         # Every configuration composed and validated, and its data loaded, before anything trains.
         epochs = study_epochs(self.config, grid, loader, "halving")

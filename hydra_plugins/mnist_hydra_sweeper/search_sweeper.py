@@ -11,11 +11,11 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from mnist_hydra import search, sweepers
+from mnist_hydra import search
 from mnist_hydra.config import GridConfigLoader, override_key
 from mnist_hydra.guards import check_sweeper_settings, open_sweep_folder, refuse, study_epochs
 from mnist_hydra.halving import METRICS
-from mnist_hydra.threads import joblib_workers
+from mnist_hydra.threads import concurrent_jobs
 
 
 class SearchSweeper(Sweeper):
@@ -61,8 +61,6 @@ class SearchSweeper(Sweeper):
         if not space:
             refuse("the search has no space: give hydra.sweeper.params or a sweep override, "
                    "e.g. 'lr=tag(log,interval(1e-4,1e-1))'")
-        if "stop_at_epoch" in {override_key(o) for o in [*space, *fixed]}:
-            refuse("hydra/sweeper=search sets stop_at_epoch per rung; leave it out")
         if "epochs" in {override_key(key) for key in space}:
             refuse("hydra/sweeper=search needs one `epochs` (the last rung's): leave it out of the space")
         # Every choice and both ends of every range composed and validated, and the data loaded,
@@ -80,9 +78,7 @@ class SearchSweeper(Sweeper):
     def _state(self, sweep_dir: Path, epochs: int) -> search.Search:
         """The stored search when resuming one with the same settings; else a new plan."""
         assert self.config is not None
-        launcher = sweepers.launcher_kind(self.config.hydra.launcher)
-        workers = (joblib_workers(self.config.hydra) if launcher == sweepers.JOBLIB
-                   else 1 if launcher == sweepers.BASIC else self.n_jobs)  # a cluster runs the whole wave
+        workers = concurrent_jobs(self.config.hydra, cluster=self.n_jobs)
         brackets = search.plan_brackets(self.n_trials, self.eta, self.min_epochs, epochs, self.metric, self.pruning)
         planned = search.Search(self.n_trials, self.n_jobs, workers, self.eta, self.min_epochs, epochs, self.metric,
                                 self.pruning, brackets)

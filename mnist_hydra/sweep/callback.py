@@ -22,7 +22,7 @@ from mnist_hydra.config import training_overrides
 from mnist_hydra.guards import PROG, resume_command
 from mnist_hydra.rundir import METRICS_JSON
 from mnist_hydra.sweep.read import (
-    MULTIRUN_YAML, Run, blocked, human_override, job_dirs, job_plan, read_run, swept_only,
+    MULTIRUN_YAML, Run, blocked, human_override, human_value, job_dirs, job_plan, read_run, swept_only,
 )
 
 log = logging.getLogger(__name__)
@@ -129,12 +129,6 @@ def _result(job_dir: Path, job_return: JobReturn) -> str:
     return (text + (f": {' '.join(run.error.split())}" if run.error else ""))[:RESULT_CHARS]
 
 
-def short_override(override: str) -> str:
-    """`lr=0.0012345678` -> `lr=0.001235`: a search's sampled floats to 4 significant digits."""
-    key, equals, value = override.partition("=")
-    return key + equals + search.short_value(value)
-
-
 def progress_line(config: DictConfig, job_return: JobReturn, job_seconds: Optional[float]) -> str:
     """`[k/N] job J  <swept overrides>  <result>  <time>  ETA <time left>`; in a halving
     study `[k/N] rung R/M (E epochs) job J ...`, N counting every rung's jobs."""
@@ -149,8 +143,8 @@ def progress_line(config: DictConfig, job_return: JobReturn, job_seconds: Option
         k = rung.launched_before + finished_rank(rung.jobs, job_dir, since_ns=rung.started_ns)
         size, where = rung.planned_jobs, f" {rung.label}"
     total = "?" if size is None else str(size)
-    show = short_override if sweepers.sweeper_kind(hydra.sweeper) == sweepers.SEARCH else human_override
-    parts = [f"[{k}/{total}]{where} job {job_dir.name}", " ".join(map(show, shown)),
+    show = search.short_value if sweepers.sweeper_kind(hydra.sweeper) == sweepers.SEARCH else human_value
+    parts = [f"[{k}/{total}]{where} job {job_dir.name}", " ".join(human_override(o, show) for o in shown),
              _result(job_dir, job_return)]
     if job_seconds is not None:
         parts.append(format_duration(job_seconds))

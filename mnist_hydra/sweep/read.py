@@ -9,7 +9,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -75,12 +75,12 @@ def human_value(value: str) -> str:
         return value
 
 
-def human_override(override: str) -> str:
-    """`lr=0.009000000000000001` -> `lr=0.009`: the value as human_value shows it. Split as text,
-    not by split_override: the override is shown as typed (`+`, `~` and all), only its value
-    changes."""
+def human_override(override: str, show: Callable[[str], str] = human_value) -> str:
+    """`lr=0.009000000000000001` -> `lr=0.009`: the value as `show` shows it (human_value; a
+    search's 4 significant digits: search.short_value). Split as text, not by split_override:
+    the override is shown as typed (`+`, `~` and all), only its value changes."""
     key, equals, value = override.partition("=")
-    return key + equals + human_value(value)
+    return key + equals + show(value)
 
 
 def _hydra_overrides(job_dir: Path) -> Optional[list[Any]]:
