@@ -47,6 +47,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext, RunMode, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from mnist_hydra.process import say
 from mnist_hydra.threads import concurrent_jobs
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ def run_job(task_function: TaskFunction, config: DictConfig, job_dir_key: str, j
     if outside_cause(failure) is None:  # not the outside world's doing: a bug shows its traceback
         traceback.print_exception(failure, file=sys.stderr)
     reason = describe(failure)
-    print(f"{PROG}: job {config.hydra.job.num} {what}: {reason}", file=sys.stderr, flush=True)
+    say(f"{PROG}: job {config.hydra.job.num} {what}: {reason}", sys.stderr)
     return record_failure(config, reason)
 
 

@@ -3,8 +3,10 @@ import atexit
 import functools
 import gc
 import os
+import sys
 import threading
 import time
+from typing import TextIO
 
 WATCHER = "exit-with-parent"  # the name of the thread exit_with_parent starts
 
@@ -35,3 +37,12 @@ def exit_with_parent(poll_s: float = 1.0) -> None:
         os._exit(1)  # no cleanup to do that could not also be done by the killed parent
 
     threading.Thread(target=watch, name=WATCHER, daemon=True).start()
+
+
+def say(line: str, stream: TextIO | None = None) -> None:
+    """Print one line in one write: the jobs of a parallel sweep share the terminal, and
+    `print` writes the text and its newline apart (two writes where Python runs unbuffered,
+    PYTHONUNBUFFERED), so two jobs' lines could run together."""
+    stream = stream or sys.stdout
+    stream.write(line + "\n")
+    stream.flush()

@@ -69,6 +69,34 @@ def test_callback_prints_one_line_in_a_multirun_only(tmp_path: Path, capsys) -> 
     assert len(out) == 1 and out[0].startswith("[1/3] job 0  lr=0.1  completed 97.25% val  0s  ETA ")
 
 
+class Writes:
+    """A stream that keeps each write apart, as an unbuffered pipe shared by processes does."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_progress_line_is_one_write(tmp_path: Path, monkeypatch) -> None:
+    """Parallel jobs share stdout: a line written in two parts ran into another job's line
+    (PYTHONUNBUFFERED, joblib)."""
+    write_job(tmp_path, 0, ["lr=0.1"], {"best_val_acc": 97.25})
+    stdout = Writes()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    callback = JobProgressCallback()
+    callback.on_job_start(config=job_config(tmp_path, 0, {"n_trials": 3}), task_function=print)
+    callback.on_job_end(config=job_config(tmp_path, 0, {"n_trials": 3}), job_return=job_return(["lr=0.1"]))
+
+    assert len(stdout.writes) == 1 and stdout.writes[0].startswith("[1/3] job 0  lr=0.1  completed 97.25% val")
+    assert stdout.writes[0].endswith("\n") and stdout.writes[0].count("\n") == 1
+
+
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (4.4, 65, 7325)] == ["4s", "1m05s", "2h02m"]
 

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from mnist_hydra import search, sweepers
 from mnist_hydra.config import training_overrides
 from mnist_hydra.guards import PROG, resume_command
+from mnist_hydra.process import say
 from mnist_hydra.rundir import METRICS_JSON
 from mnist_hydra.sweep.read import (
     MULTIRUN_YAML, Run, blocked, human_override, human_value, job_dirs, job_plan, read_run, swept_only,
@@ -171,6 +172,6 @@ class JobProgressCallback(Callback):
             return
         elapsed = None if self._started is None else time.monotonic() - self._started
         try:
-            print(progress_line(config, job_return, elapsed), flush=True)
+            say(progress_line(config, job_return, elapsed))
         except Exception:  # a progress line must never fail a job
             log.debug("No progress line", exc_info=True)
