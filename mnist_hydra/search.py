@@ -334,11 +334,12 @@ def run_search(search: Search, sampler: Sampler, sweep_dir: Path, launch: Launch
     if wave is not None:
         log.info("resuming: wave %d, %d job(s)", len(search.waves), len(wave.jobs))
         returns.append(_run_wave(search, wave, sampler, sweep_dir, launch))
+    stop_asking = False
     while True:
         failed = failed_count(search, sweep_dir)
-        stop_asking = failed > max_failures
-        if stop_asking and open_slots(search):
+        if not stop_asking and failed > max_failures and open_slots(search):
             log.error("%d trial(s) failed, more than max_failure_rate allows: no new trials", failed)
+        stop_asking = failed > max_failures
         close_complete_rungs(search, sweep_dir, stop_asking)
         for line in sampler.settle(search, sweep_dir):  # the new epochs, and what the closed rungs decided
             log.info(line)

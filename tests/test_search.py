@@ -124,6 +124,24 @@ def test_a_trial_that_fails_is_told_failed_and_the_search_goes_on_under_submitit
 
 
 @pytest.mark.slow
+def test_too_many_failed_trials_stop_new_ones_and_the_running_trials_finish(tmp_path):
+    """max_failure_rate 0: after the first failed trial no trial is asked, said once; the
+    survivor still trains to the last epoch. Trials never asked are no jobs of the summary."""
+    losses = "choice(torch.nn.CrossEntropyLoss,torch.nn.NoSuchLoss)"  # random seed 1: trial 1 gets NoSuchLoss
+    proc = run_cli([*SEARCH, "epochs=2", "hydra.sweeper.n_trials=6", "hydra.sweeper.eta=2",
+                    "hydra.sweeper.max_failure_rate=0", "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=1",
+                    f"criterion._target_={losses}", "hydra.sweep.dir=sweep"], cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    metrics = sweep_metrics(tmp_path / "sweep")
+    assert {job: (m["status"], m.get("epochs_run")) for job, m in metrics.items()} == {
+        0: ("completed", 2), 1: ("failed", None)}
+    output = proc.stdout + proc.stderr
+    assert output.count("1 trial(s) failed, more than max_failure_rate allows: no new trials") == 1, output[-3000:]
+    assert [row["job"] for row in summary_rows(tmp_path / "sweep")] == ["0", "1"]
+    assert "mnist-hydra: error: 1 job(s) without a result (job 1: failed: " in proc.stderr, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
 def test_ctrl_c_then_resume_finishes_n_trials_without_retraining(tmp_path):
     # eta 4, 16 epochs, 4 trials: brackets 3 x 1 -> 1 x 16 and 1 x 4 -> 1 x 16.
     args = [*SEARCH, "epochs=16", "hydra.sweeper.n_trials=4", "hydra.sweeper.eta=4", "hydra.sweep.dir=sweep"]

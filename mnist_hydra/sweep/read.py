@@ -144,16 +144,16 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
 
 
 def read_runs(sweep_dir: Path, plan: Optional[SweepPlan] = None) -> list[Run]:
-    """Every job of the sweep in job order, and each job of the plan that has no folder (a
-    job that could not make or write one leaves no record of its own): `missing`, with what
-    kept its folder from being written in `error`. SweepError when the folder is not a sweep."""
+    """Every job of the sweep in job order, and each job listed in the plan that has no folder
+    (a job that could not make or write one leaves no record of its own): `missing`, with what
+    kept its folder from being written in `error`. A search lists no jobs up front: a trial
+    never asked is no job. SweepError when the folder is not a sweep."""
     if not sweep_dir.is_dir():
         raise SweepError(f"{sweep_dir}: no such directory")
     runs = {int(d.name): read_run(d) for d in job_dirs(sweep_dir)}
-    for job in range(plan.size or 0 if plan else 0):
+    for job, planned in enumerate(plan.jobs or [] if plan else []):
         if job not in runs:
             folder, reason = sweep_dir / str(job), blocked(sweep_dir / str(job))
-            planned = plan.jobs[job] if plan and plan.jobs else []
             runs[job] = Run(job, folder, typed_overrides(planned), rundir.MISSING,
                             error="no folder" + (f" ({reason})" if reason else ""))
     if not runs:
