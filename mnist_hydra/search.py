@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,10 +48,13 @@ log = logging.getLogger(__name__)
 STATE_JSON = "search.json"
 SWEEP_DIR_ATTR = "sweep_dir"  # a trial's user attribute: its job folder is <sweep_dir>/<trial number>
 JOURNAL = "optuna-journal.log"  # the study's default storage: `optuna-dashboard <sweep dir>/optuna-journal.log`
+# The sampler with its random state, as Optuna resumes a seeded study: a new sampler of the
+# same seed would draw the first trials' values again.
+SAMPLER_PICKLE = "sampler.pkl"
 
 
 # What a resumed search must share with the stored one.
-SETTINGS = ("n_trials", "eta", "min_epochs", "epochs", "metric", "pruning")
+SETTINGS = ("n_trials", "eta", "min_epochs", "epochs", "metric", "pruning", "sampler")
 
 
 @dataclass
@@ -76,6 +80,7 @@ class Search:
     epochs: int
     metric: str
     pruning: bool
+    sampler: dict[str, Any]  # hydra.sweeper.sampler: its target and settings
     brackets: list[Study] = field(default_factory=list)
     waves: list[Wave] = field(default_factory=list)
     reruns: list[list[int]] = field(default_factory=list)  # [job, Optuna trial]: a failed job run again on resume
@@ -118,6 +123,19 @@ def read_state(sweep_dir: Path) -> Optional[Search]:
     """The sweep folder's search.json, or None (absent or unreadable)."""
     return load_state(sweep_dir / STATE_JSON, lambda data: Search(**{
         **data, "brackets": [study_from(b) for b in data["brackets"]], "waves": [Wave(**w) for w in data["waves"]]}))
+
+
+def save_sampler(sweep_dir: Path, sampler: Any) -> None:
+    data = pickle.dumps(sampler)
+    atomic_write(sweep_dir / SAMPLER_PICKLE, lambda tmp: tmp.write_bytes(data))
+
+
+def load_sampler(sweep_dir: Path) -> Optional[Any]:
+    """The sampler a search stored as it last asked, or None (absent or unreadable)."""
+    try:
+        return pickle.loads((sweep_dir / SAMPLER_PICKLE).read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
 
 
 def position(sweep_dir: Path) -> Optional[Position]:
@@ -389,6 +407,7 @@ def _remaining(job: tuple[int, int], sweep_dir: Path) -> int:
 
 def _run_wave(search: Search, wave: Wave, sampler: Sampler, sweep_dir: Path, launch: Launch) -> Sequence[JobReturn]:
     write_state(sweep_dir, search)  # the wave, before it runs: a resume relaunches it
+    save_sampler(sweep_dir, sampler.study.sampler)  # as it is after asking the wave's trials
     log.info("wave %d: %s", len(search.waves), ", ".join(f"trial {job} to epoch {epoch}" for job, epoch in wave.jobs))
     started = time.time()
     launched = sum(len(earlier.jobs) for earlier in search.waves[:-1])  # Hydra numbers jobs across launches

@@ -143,8 +143,9 @@ def test_too_many_failed_trials_stop_new_ones_and_the_running_trials_finish(tmp_
 
 @pytest.mark.slow
 def test_ctrl_c_then_resume_finishes_n_trials_without_retraining(tmp_path):
-    # eta 4, 16 epochs, 4 trials: brackets 3 x 1 -> 1 x 16 and 1 x 4 -> 1 x 16.
-    args = [*SEARCH, "epochs=16", "hydra.sweeper.n_trials=4", "hydra.sweeper.eta=4", "hydra.sweep.dir=sweep"]
+    # eta 4, 16 epochs, 5 trials: brackets 3 x 1 -> 1 x 16, 1 x 4 -> 1 x 16 and 1 x 16; Ctrl-C while
+    # the first bracket's survivor trains to 16, before the last trial is asked.
+    args = [*SEARCH, "epochs=16", "hydra.sweeper.n_trials=5", "hydra.sweeper.eta=4", "hydra.sweep.dir=sweep"]
     proc = start(args, tmp_path, start_new_session=True)
     sweep = tmp_path / "sweep"
 
@@ -170,11 +171,16 @@ def test_ctrl_c_then_resume_finishes_n_trials_without_retraining(tmp_path):
     done = {job: (sweep / str(job) / "metrics.json").stat().st_mtime_ns for job, m in sweep_metrics(sweep).items()
             if job != interrupted}
 
+    reseeded = run_cli([*shlex.split(command)[1:], "hydra.sweeper.sampler.seed=7"], cwd=tmp_path)
+    assert reseeded.returncode == 1, reseeded.stdout[-3000:] + reseeded.stderr[-3000:]
+    refused = r"^mnist-hydra: error: .*sweep holds a search with sampler=\{.*'seed': 1234.*\} \(now \{.*'seed': 7"
+    assert re.search(refused, reseeded.stderr, re.MULTILINE), reseeded.stderr[-3000:]
+
     resumed = subprocess.run([sys.executable, "-m", "mnist_hydra.run", *shlex.split(command)[1:]], cwd=tmp_path,
                              env=cli_env(tmp_path), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     metrics = sweep_metrics(sweep)
-    assert sorted(metrics) == [0, 1, 2, 3]  # n_trials across the interruption
+    assert sorted(metrics) == [0, 1, 2, 3, 4]  # n_trials across the interruption
     assert {m["status"] for m in metrics.values()} <= {"stopped", "completed"}
     for job in state()["brackets"][0]["rungs"][0]["jobs"]:  # told before Ctrl-C: not trained again
         if job in done and metrics[job]["status"] == "stopped":
@@ -186,7 +192,12 @@ def test_ctrl_c_then_resume_finishes_n_trials_without_retraining(tmp_path):
     assert epochs == list(range(1, 17))
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(sweep / JOURNAL)))
     trials = optuna.load_study(study_name="mnist_hydra", storage=storage).trials
-    assert len(trials) == 4 and {t.state.name for t in trials} <= {"PRUNED", "COMPLETE"}
+    assert len(trials) == 5 and {t.state.name for t in trials} <= {"PRUNED", "COMPLETE"}
+    # The resumed sampler went on from its stored random state: the trials hold its seed's first
+    # five draws (TPE's startup trials are random), as an uninterrupted search's do; a new sampler
+    # of the same seed would have drawn trial 0's values again for trial 4.
+    fresh = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=1234))
+    assert [t.params for t in trials] == [fresh.ask(trials[0].distributions).params for _ in trials]
 
 
 @pytest.mark.slow

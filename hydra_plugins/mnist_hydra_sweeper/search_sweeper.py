@@ -2,14 +2,14 @@
 early stopping. The search itself is mnist_hydra/search.py; this class parses the space,
 checks it, opens the Optuna study and hands the search the launcher."""
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mnist_hydra import search
 from mnist_hydra.config import GridConfigLoader, override_key
@@ -68,7 +68,7 @@ class SearchSweeper(Sweeper):
         epochs = study_epochs(self.config, corner_jobs(space, fixed), loader, "search")
         sweep_dir = open_sweep_folder(self.config)
         state = self._state(sweep_dir, epochs)
-        study = self._study(sweep_dir)
+        study = self._study(sweep_dir, resumed=bool(state.waves))
         sampler = search.Sampler(study, space, fixed, state.metric)
         returns = search.run_search(state, sampler, sweep_dir, self.launcher.launch,
                                     self.max_failure_rate * state.n_trials)
@@ -80,8 +80,9 @@ class SearchSweeper(Sweeper):
         assert self.config is not None
         workers = concurrent_jobs(self.config.hydra, cluster=self.n_jobs)
         brackets = search.plan_brackets(self.n_trials, self.eta, self.min_epochs, epochs, self.metric, self.pruning)
+        sampler = OmegaConf.to_container(self.config.hydra.sweeper.sampler, resolve=True)
         planned = search.Search(self.n_trials, self.n_jobs, workers, self.eta, self.min_epochs, epochs, self.metric,
-                                self.pruning, brackets)
+                                self.pruning, cast(dict[str, Any], sampler), brackets)
         stored = search.read_state(sweep_dir) if self.config.resume else None
         if stored is None:
             search.log.info("search: %d trials, %s (trials x epochs)", self.n_trials, search.schedule_text(brackets))
@@ -93,7 +94,8 @@ class SearchSweeper(Sweeper):
                    "or choose another hydra.sweep.dir")
         return stored
 
-    def _study(self, sweep_dir: Path) -> Any:
+    def _study(self, sweep_dir: Path, resumed: bool) -> Any:
+        """The Optuna study; a resumed search's sampler goes on from its stored random state."""
         import optuna
 
         # Optuna's messages go through Hydra's logging (no colour codes in the log files); its
@@ -102,7 +104,8 @@ class SearchSweeper(Sweeper):
         optuna.logging.enable_propagation()
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         storage = self.storage or search.journal_storage(sweep_dir)
-        return optuna.create_study(study_name=self.study_name, storage=storage, sampler=self.sampler,
+        sampler = (search.load_sampler(sweep_dir) if resumed else None) or self.sampler
+        return optuna.create_study(study_name=self.study_name, storage=storage, sampler=sampler,
                                    direction=search.best_direction(self.metric), load_if_exists=True)
 
 
