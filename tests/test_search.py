@@ -15,6 +15,8 @@ from conftest import (
     TINY, cli_env, csv_rows, kill_local_job, run_cli, start, summary_rows, sweep_metrics, wait_for,
 )
 from mnist_hydra.search import JOURNAL, bracket_sizes, plan_brackets, schedule_text
+from mnist_hydra.sweep.analysis import build_summary
+from mnist_hydra.sweep.plots import plot_bars, plot_curves
 
 optuna = pytest.importorskip("optuna", reason="pip install -e '.[search]'")
 
@@ -92,6 +94,12 @@ def test_a_search_stops_hopeless_trials_tells_optuna_every_epoch_and_continues_s
     best = next(line for line in proc.stdout.splitlines() if line.startswith("Best: lr="))
     lr = best.split(",")[0].removeprefix("Best: lr=")
     assert lr == f"{float(lr):.4g}" and len(lr) <= 10, lr  # 4 significant digits, not 15
+    summary = build_summary(sweep)  # and so in the plots
+    bars = plot_bars(summary, tmp_path / "bars.png").axes[0]
+    assert all(len(label.get_text().split(" / ")[0]) <= 10 for label in bars.get_yticklabels())
+    curves = plot_curves(summary, tmp_path / "curves.png")
+    legend = [text.get_text() for text in curves.axes[0].get_legend().get_texts()] if curves else []
+    assert any(entry.startswith(best.removeprefix("Best: ").split(" — ")[0] + " (") for entry in legend), legend
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert results["best_value"] == max(metrics[job]["best_val_acc"] for job in completed)
 

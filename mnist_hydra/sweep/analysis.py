@@ -79,6 +79,12 @@ class Summary:
     write_error: Optional[str] = None  # why the files could not be written
 
     @property
+    def sampled(self) -> bool:
+        """A search's values were sampled: tables and plots show floats to 4 significant digits
+        (summary.csv, metrics.json and .hydra/ keep them exact)."""
+        return self.search is not None
+
+    @property
     def unfinished(self) -> list[Run]:
         """Runs without a result (failed, killed, unreadable): the sweep's status is 1."""
         return [run for run in self.runs if not rundir.has_result(run.status)]

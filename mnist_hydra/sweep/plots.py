@@ -83,8 +83,8 @@ def _bar_labels(summary: Summary) -> tuple[list[str], str]:
     if not summary.swept:
         return [f"job {r.job}" for r in runs], "run"
     if len(summary.swept) == 1:
-        return [value_of(r, summary.swept[0]) for r in runs], summary.swept[0]
-    return [" / ".join(value_of(r, p) for p in summary.swept) for r in runs], " / ".join(summary.swept)
+        return [value_of(r, summary.swept[0], summary.sampled) for r in runs], summary.swept[0]
+    return [" / ".join(value_of(r, p, summary.sampled) for p in summary.swept) for r in runs], " / ".join(summary.swept)
 
 
 def bar_label(run: Run) -> str:
@@ -133,7 +133,7 @@ def plot_curves(summary: Summary, path: Path) -> Figure | None:
     fig = Figure(figsize=(10, 5.5), layout="constrained")
     ax = fig.add_subplot()
     for i, (run, epochs, accs) in enumerate(named):
-        label = f"{run_label(run, summary.swept)} ({fmt_pct(run.metrics.get('best_val_acc'))})"
+        label = f"{run_label(run, summary.swept, summary.sampled)} ({fmt_pct(run.metrics.get('best_val_acc'))})"
         ax.plot(epochs, accs, label=label, color=COLOURS[i % len(COLOURS)], zorder=3,
                 linestyle=LINE_STYLES[i // len(COLOURS) % len(LINE_STYLES)],
                 marker=MARKERS[i // len(COLOURS) % len(MARKERS)], markersize=4)

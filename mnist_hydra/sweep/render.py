@@ -71,7 +71,7 @@ def _run_table(summary: Summary, error_chars: int) -> tuple[list[str], list[list
     rows = []
     for run in summary.rows:
         m = run_metrics(summary, run)
-        row = [str(run.job), *(value_of(run, p, summary.search is not None) for p in params), seed_cell(run),
+        row = [str(run.job), *(value_of(run, p, summary.sampled) for p in params), seed_cell(run),
                run.status,
                fmt_pct(m.get("best_val_acc")), fmt_pct(m.get("test_acc")), _fmt_int(m.get("epochs_run")),
                _fmt_int(m.get("params")),
@@ -118,7 +118,7 @@ def best_line(summary: Summary) -> str:
     best = summary.best
     if best is None:
         return "Best: none (no completed run with a validation accuracy)"
-    label = run_label(best, summary.swept, summary.search is not None)
+    label = run_label(best, summary.swept, summary.sampled)
     text = f"Best: {label} {NO_VALUE} {fmt_pct(best.metrics['best_val_acc'])} val"
     notes = [f"job {best.job}"] if summary.swept else []
     test = summary.best_test
