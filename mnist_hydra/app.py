@@ -20,7 +20,7 @@ from mnist_hydra import rundir, sweepers
 from mnist_hydra.config import CONFIG_DIR, ConfigError, config_hash, register_configs, target_epochs, training_overrides
 from mnist_hydra.rundir.folders import register_resolver
 from mnist_hydra.launchers import guard_launchers
-from mnist_hydra.process import exit_quickly, exit_with_parent
+from mnist_hydra.process import exit_quickly, exit_with_parent, say
 from mnist_hydra.sweep.read import job_plan, swept_only
 from mnist_hydra.threads import joblib_workers, parallel_jobs
 
@@ -101,5 +101,5 @@ def main() -> None:
     try:
         guards.run_app(task)
     except KeyboardInterrupt:
-        print(guards.interrupted_message(), file=sys.stderr, flush=True)
+        say(guards.interrupted_message(), sys.stderr)  # one write: dying workers may print too
         sys.exit(130)
