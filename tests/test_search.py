@@ -39,7 +39,8 @@ def test_hyperband_splits_the_trials_between_brackets_in_its_proportions():
     ("lr=interval(0.1,0.01)", "lr: the interval's low (0.1) must be below its high (0.01)"),
     ("lr=tag(log,interval(0,0.1))", "lr: a log interval needs a positive low, got 0"),
     ("optimizer=choice(adam,nadam)", "optimizer=nadam"),
-    ("hydra.sweeper.direction=minimize", "hydra.sweeper.direction=minimize must be maximize's direction"),
+    ("hydra.sweeper.direction=minimize",
+     "hydra.sweeper.direction=minimize contradicts metric=val_acc (maximized): leave direction out"),
     ("stop_at_epoch=1", "hydra/sweeper=search sets stop_at_epoch per rung; leave it out"),
 ])
 def test_a_mistake_in_the_space_is_refused_in_one_line_before_any_trial(tmp_path, space, message):
@@ -111,6 +112,20 @@ def test_without_pruning_every_trial_trains_to_the_last_epoch(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     metrics = sweep_metrics(tmp_path / "sweep")
     assert [(m["status"], m["epochs_run"]) for m in metrics.values()] == [("completed", 2)] * 3
+
+
+@pytest.mark.slow
+def test_a_search_by_val_loss_minimises_it_without_being_told_the_direction(tmp_path):
+    proc = run_cli([*SEARCH, "epochs=2", "hydra.sweeper.n_trials=2", "hydra.sweeper.pruning=false",
+                    "hydra.sweeper.metric=val_loss", "hydra.sweep.dir=sweep"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "sweep" / JOURNAL)))
+    study = optuna.load_study(study_name="mnist_hydra", storage=storage)
+    assert study.direction.name == "MINIMIZE"
+    for trial in study.trials:  # each told its lowest validation loss
+        losses = [float(row["val_loss"]) for row in csv_rows(tmp_path / "sweep" / str(trial.number) / "metrics.csv")]
+        assert trial.state.name == "COMPLETE" and trial.value == pytest.approx(min(losses), rel=1e-6)
 
 
 @pytest.mark.slow

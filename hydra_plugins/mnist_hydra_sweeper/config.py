@@ -38,7 +38,7 @@ class SearchSweeperConf:
     sampler: Any = MISSING
     n_trials: int = 20  # trials in all, counted across a resume
     n_jobs: int = 1  # new trials launched together at least (more while a worker would idle)
-    direction: str = "maximize"  # must be the metric's: maximize val_acc, minimize val_loss
+    direction: Optional[str] = None  # null: the metric's (maximize val_acc, minimize val_loss); no other
     metric: str = "val_acc"  # what rungs rank by and the study optimises: the run's best so far
     pruning: bool = True  # false: every trial trains to `epochs`
     eta: int = 3  # a rung keeps its best 1/eta, who train eta times the epochs

@@ -21,7 +21,7 @@ from mnist_hydra.threads import concurrent_jobs
 class SearchSweeper(Sweeper):
     """Trials asked from an Optuna study, run rung by rung in Hyperband's brackets."""
 
-    def __init__(self, sampler: Any, n_trials: int, n_jobs: int, direction: str, metric: str,
+    def __init__(self, sampler: Any, n_trials: int, n_jobs: int, direction: Optional[str], metric: str,
                  pruning: bool, eta: int, min_epochs: int, study_name: str, storage: Optional[str],
                  max_failure_rate: float, params: Optional[dict[str, str]] = None) -> None:
         check_sweeper_settings("search", [
@@ -30,9 +30,9 @@ class SearchSweeper(Sweeper):
             ("eta", eta, eta >= 2, "must be >= 2"),
             ("min_epochs", min_epochs, min_epochs >= 1, "must be >= 1"),
             ("metric", metric, metric in METRICS, f"must be one of {', '.join(METRICS)}"),
-            ("direction", direction, metric not in METRICS or direction == search.best_direction(metric),
-             f"must be {search.best_direction(metric) if metric in METRICS else 'the metric'}'s direction for "
-             f"metric={metric}"),
+            ("direction", direction, metric not in METRICS or direction in (None, search.best_direction(metric)),
+             f"contradicts metric={metric} ({search.best_direction(metric)}d): leave direction out"
+             if metric in METRICS else ""),
             ("max_failure_rate", max_failure_rate, 0.0 <= max_failure_rate <= 1.0, "must be within [0, 1]"),
         ])
         self.sampler, self.params = sampler, params or {}  # Hydra instantiated the sampler
