@@ -361,17 +361,15 @@ def run_search(search: Search, sampler: Sampler, sweep_dir: Path, launch: Launch
         close_complete_rungs(search, sweep_dir, stop_asking)
         for line in sampler.settle(search, sweep_dir):  # the new epochs, and what the closed rungs decided
             log.info(line)
-        ready = continuations(search)
+        work = {job: _remaining(job, sweep_dir) for job in continuations(search)}  # epochs each job trains
         slots = [] if stop_asking else open_slots(search)
-        new = []
-        ready_work = [_remaining(job, sweep_dir) for job in ready]
-        for bracket in slots[: new_trial_count(ready_work, slots, search)]:
+        for bracket in slots[: new_trial_count(list(work.values()), slots, search)]:
             number = sampler.ask(sweep_dir)
             if not bracket.rungs:
                 open_rung(bracket, [])
             bracket.rungs[0].jobs.append(number)
-            new.append((number, bracket.min_epochs))
-        jobs = sorted(ready + new, key=lambda job: -_remaining(job, sweep_dir))
+            work[(number, bracket.min_epochs)] = bracket.min_epochs  # a new trial trains from the start
+        jobs = sorted(work, key=lambda job: -work[job])
         if not jobs:
             break
         search.waves.append(Wave([list(job) for job in jobs], time.time()))

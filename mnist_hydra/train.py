@@ -161,7 +161,7 @@ def train(cfg: DictConfig, run_dir: Path, *, parallel_jobs: int = 1, hparams: di
     With `resume=true`, an unfinished or stopped run of the same config in run_dir continues
     from its last.pt. With `stop_at_epoch` the run stops after that epoch, keeping last.pt.
     `parallel_jobs` is how many jobs share the machine (for the thread count); `run_name` is the
-    run's TensorBoard name (outputs.tensorboard_name).
+    run's TensorBoard name (rundir.writer.tensorboard_name).
     """
     validate(cfg)
     started = time.perf_counter()

@@ -136,8 +136,13 @@ def rungs_line(summary: Summary) -> Optional[str]:
     study = summary.halving
     if study is None:
         return None
-    steps = " -> ".join(f"{len(rung.jobs)} x {rung.epochs}" for rung in study.rungs)
-    return f"Rungs (successive halving, eta {study.eta}, by best {study.metric}; configurations x epochs): {steps}"
+    return (f"Rungs (successive halving, eta {study.eta}, by best {study.metric}; configurations x epochs): "
+            f"{rung_steps(study)}")
+
+
+def rung_steps(study: halving.Study) -> str:
+    """`20 x 1 -> 7 x 3 -> 3 x 9`: the jobs x epochs of each rung the study has run."""
+    return " -> ".join(f"{len(rung.jobs)} x {rung.epochs}" for rung in study.rungs)
 
 
 def _rungs_table(study: halving.Study) -> tuple[list[str], list[list[str]]]:
@@ -156,8 +161,7 @@ def brackets_line(summary: Summary) -> Optional[str]:
     state = summary.search
     if state is None:
         return None
-    steps = "; ".join(f"{k}: " + " -> ".join(f"{len(rung.jobs)} x {rung.epochs}" for rung in bracket.rungs)
-                      for k, bracket in enumerate(state.brackets, 1) if bracket.rungs)
+    steps = "; ".join(f"{k}: {rung_steps(bracket)}" for k, bracket in enumerate(state.brackets, 1) if bracket.rungs)
     idle = search.idle_share(state)
     kind = f"Hyperband, eta {state.eta}" if state.pruning else "no early stopping"
     return (f"Brackets ({kind}, by best {state.metric}; trials x epochs): {steps}; {count(len(state.waves), 'wave')}"
