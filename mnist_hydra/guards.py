@@ -20,6 +20,7 @@ from mnist_hydra.config import (
     ConfigError, GridConfigLoader, check_choices, config_hash, explain, override_key, validate, validate_grid,
 )
 from mnist_hydra.rundir.files import read_only_reason
+from mnist_hydra.halving import METRICS
 from mnist_hydra.launchers import workers_starting
 from mnist_hydra.rundir import METRICS_JSON, recorded_result
 from mnist_hydra.sweep.read import MULTIRUN_YAML, basic_sweep_jobs, parse_sweep
@@ -169,6 +170,13 @@ def check_sweeper_settings(sweeper: str, rules: list[tuple[str, Any, bool, str]]
     problems = [f"hydra.sweeper.{name}={value} {rule}" for name, value, ok, rule in rules if not ok]
     if problems:
         refuse(f"invalid {sweeper} sweeper: " + "; ".join(problems))
+
+
+def rung_rules(eta: int, min_epochs: int, metric: str) -> list[tuple[str, Any, bool, str]]:
+    """The settings both studies (halving, search) share, as check_sweeper_settings's rules."""
+    return [("eta", eta, eta >= 2, "must be >= 2"),
+            ("min_epochs", min_epochs, min_epochs >= 1, "must be >= 1"),
+            ("metric", metric, metric in METRICS, f"must be one of {', '.join(METRICS)}")]
 
 
 def study_epochs(config: DictConfig, jobs: list[list[str]], loader: GridConfigLoader, sweeper: str) -> int:

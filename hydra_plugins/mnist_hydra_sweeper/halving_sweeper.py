@@ -8,8 +8,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from mnist_hydra.config import GridConfigLoader
-from mnist_hydra.guards import check_sweeper_settings, open_sweep_folder, study_epochs
-from mnist_hydra.halving import METRICS, Study, run_study
+from mnist_hydra.guards import check_sweeper_settings, open_sweep_folder, rung_rules, study_epochs
+from mnist_hydra.halving import Study, run_study
 
 
 class HalvingSweeper(BasicSweeper):
@@ -17,11 +17,7 @@ class HalvingSweeper(BasicSweeper):
 
     def __init__(self, eta: int, min_epochs: int, metric: str, params: Optional[dict[str, str]] = None) -> None:
         super().__init__(max_batch_size=None, params=params)
-        check_sweeper_settings("halving", [
-            ("eta", eta, eta >= 2, "must be >= 2"),
-            ("min_epochs", min_epochs, min_epochs >= 1, "must be >= 1"),
-            ("metric", metric, metric in METRICS, f"must be one of {', '.join(METRICS)}"),
-        ])
+        check_sweeper_settings("halving", rung_rules(eta, min_epochs, metric))
         self.eta, self.min_epochs, self.metric = eta, min_epochs, metric
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:

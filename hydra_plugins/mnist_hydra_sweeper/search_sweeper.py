@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_hydra import search
 from mnist_hydra.config import GridConfigLoader, override_key
-from mnist_hydra.guards import check_sweeper_settings, open_sweep_folder, refuse, study_epochs
+from mnist_hydra.guards import check_sweeper_settings, open_sweep_folder, refuse, rung_rules, study_epochs
 from mnist_hydra.halving import METRICS
 from mnist_hydra.threads import concurrent_jobs
 
@@ -27,9 +27,7 @@ class SearchSweeper(Sweeper):
         check_sweeper_settings("search", [
             ("n_trials", n_trials, n_trials >= 1, "must be >= 1"),
             ("n_jobs", n_jobs, n_jobs >= 1, "must be >= 1"),
-            ("eta", eta, eta >= 2, "must be >= 2"),
-            ("min_epochs", min_epochs, min_epochs >= 1, "must be >= 1"),
-            ("metric", metric, metric in METRICS, f"must be one of {', '.join(METRICS)}"),
+            *rung_rules(eta, min_epochs, metric),
             ("direction", direction, metric not in METRICS or direction in (None, search.best_direction(metric)),
              f"contradicts metric={metric} ({search.best_direction(metric)}d): leave direction out"
              if metric in METRICS else ""),
